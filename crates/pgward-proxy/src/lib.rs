@@ -1,0 +1,1 @@
+//! pgward-proxy
