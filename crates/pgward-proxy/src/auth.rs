@@ -1,0 +1,239 @@
+//! Phase 2: client authentication, terminated at pgward.
+//!
+//! SCRAM-SHA-256 against verifiers from the users file (pgwire's `ScramServerAuth`), or
+//! a client certificate whose CN equals the user name. Every failure looks the same to
+//! the client as PostgreSQL's own (28P01 / 28000); the reason goes to the log only.
+//! Unknown users get a full mock SCRAM exchange so they cannot be told apart from a
+//! wrong password.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramSecret, ScramServerAuth};
+use pgwire::api::auth::sasl::SCRAM_SHA_256_METHOD;
+use pgwire::messages::startup::{Authentication, NegotiateProtocolVersion};
+
+use crate::conn::ClientConn;
+use crate::deps::Deps;
+use crate::error::SessionError;
+use crate::frame::BodyReader;
+use crate::handshake::TlsInfo;
+use crate::startup::StartupPacket;
+use crate::users::Credential;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Scram,
+    Cert,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Scram => "scram-sha-256",
+            AuthMethod::Cert => "cert",
+        }
+    }
+}
+
+/// Who the client proved to be.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: String,
+    pub role: String,
+    pub upstream_user: String,
+    pub database: String,
+    pub method: AuthMethod,
+}
+
+fn password_failed(user: &str, reason: impl Into<String>) -> SessionError {
+    SessionError::Auth {
+        sqlstate: "28P01",
+        client: format!("password authentication failed for user \"{user}\""),
+        reason: reason.into(),
+    }
+}
+
+fn cert_failed(user: &str, reason: impl Into<String>) -> SessionError {
+    SessionError::Auth {
+        sqlstate: "28000",
+        client: format!("certificate authentication failed for user \"{user}\""),
+        reason: reason.into(),
+    }
+}
+
+/// Authenticates the client. Not cancel-safe; runs under the authentication timeout.
+#[tracing::instrument(skip_all)]
+pub async fn authenticate(
+    client: &mut ClientConn,
+    startup: &StartupPacket,
+    peer: SocketAddr,
+    tls: &TlsInfo,
+    deps: &Deps,
+) -> Result<Authenticated, SessionError> {
+    negotiate_protocol(client, startup).await?;
+    let name = startup
+        .param("user")
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| SessionError::Auth {
+            sqlstate: "28000",
+            client: "no PostgreSQL user name specified in startup packet".into(),
+            reason: "startup packet without user".into(),
+        })?
+        .to_owned();
+    if startup
+        .param("replication")
+        .is_some_and(|v| v != "false" && v != "0" && v != "off")
+    {
+        return Err(SessionError::Auth {
+            sqlstate: "28000",
+            client: "replication connections are not supported through pgward".into(),
+            reason: "replication startup parameter".into(),
+        });
+    }
+    let database = startup
+        .param("database")
+        .filter(|d| !d.is_empty())
+        .unwrap_or(&name)
+        .to_owned();
+
+    let users = deps.users.load();
+    let Some(user) = users.get(&name) else {
+        let _ = scram_exchange(client, mock_secret(&name, deps)).await;
+        return Err(password_failed(&name, "unknown user"));
+    };
+    if !user.source_allowed(peer.ip()) {
+        return Err(SessionError::Auth {
+            sqlstate: "28000",
+            client: format!(
+                "no access rule for host \"{}\", user \"{name}\", database \"{database}\"",
+                peer.ip()
+            ),
+            reason: "client address not in the user's source allowlist".into(),
+        });
+    }
+    let method = match &user.credential {
+        Credential::Cert => {
+            match tls.peer_cn.as_deref() {
+                Some(cn) if cn == name => {}
+                Some(cn) => {
+                    return Err(cert_failed(
+                        &name,
+                        format!("certificate CN \"{cn}\" is not the user name"),
+                    ))
+                }
+                None => {
+                    return Err(SessionError::Auth {
+                        sqlstate: "28000",
+                        client: "connection requires a valid client certificate".into(),
+                        reason: "no verified client certificate".into(),
+                    })
+                }
+            }
+            AuthMethod::Cert
+        }
+        Credential::Scram(verifier) => {
+            match scram_exchange(client, verifier.to_secret()).await? {
+                ScramOutcome::Ok => {}
+                ScramOutcome::Failed(reason) => return Err(password_failed(&name, reason)),
+            }
+            AuthMethod::Scram
+        }
+    };
+    Ok(Authenticated {
+        role: user.role.clone(),
+        upstream_user: user.upstream_user.clone(),
+        user: name,
+        database,
+        method,
+    })
+}
+
+/// Protocol 3.x with x > 0, or `_pq_.` options: tell the client we speak 3.0 only.
+async fn negotiate_protocol(
+    client: &mut ClientConn,
+    startup: &StartupPacket,
+) -> Result<(), SessionError> {
+    let unsupported: Vec<String> = startup
+        .params
+        .iter()
+        .filter(|(k, _)| k.starts_with("_pq_."))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if startup.minor > 0 || !unsupported.is_empty() {
+        client
+            .w
+            .push_message(&NegotiateProtocolVersion::new(0, unsupported))?;
+        client.w.flush().await?;
+    }
+    Ok(())
+}
+
+enum ScramOutcome {
+    Ok,
+    Failed(String),
+}
+
+/// Runs a SCRAM-SHA-256 exchange. Protocol errors end the session; a wrong proof is
+/// `Failed` with the reason for the log.
+async fn scram_exchange(
+    client: &mut ClientConn,
+    secret: ScramSecret,
+) -> Result<ScramOutcome, SessionError> {
+    client
+        .w
+        .push_message(&Authentication::SASL(vec![SCRAM_SHA_256_METHOD.to_owned()]))?;
+    client.w.flush().await?;
+
+    let body = client.read_password_message().await?;
+    let mut r = BodyReader::new(&body);
+    let mechanism = r.cstr().ok_or_else(|| bad_sasl("initial response"))?;
+    if mechanism != SCRAM_SHA_256_METHOD.as_bytes() {
+        return Ok(ScramOutcome::Failed(format!(
+            "unsupported SASL mechanism {}",
+            String::from_utf8_lossy(mechanism)
+        )));
+    }
+    let len = r
+        .i32()
+        .and_then(|l| usize::try_from(l).ok())
+        .ok_or_else(|| bad_sasl("initial response length"))?;
+    let client_first = r
+        .bytes(len)
+        .ok_or_else(|| bad_sasl("initial response data"))?;
+
+    let server = ScramServerAuth::new();
+    let (server_first, waiting) =
+        match server.on_client_first_message_with_secret(client_first, secret) {
+            Ok(v) => v,
+            Err(e) => return Ok(ScramOutcome::Failed(format!("client-first: {e}"))),
+        };
+    client
+        .w
+        .push_message(&Authentication::SASLContinue(Bytes::from(server_first)))?;
+    client.w.flush().await?;
+
+    let client_final = client.read_password_message().await?;
+    match waiting.on_client_final_message(&client_final) {
+        Ok(server_final) => {
+            client
+                .w
+                .push_message(&Authentication::SASLFinal(Bytes::from(server_final)))?;
+            Ok(ScramOutcome::Ok)
+        }
+        Err(e) => Ok(ScramOutcome::Failed(format!("client-final: {e}"))),
+    }
+}
+
+fn bad_sasl(what: &str) -> SessionError {
+    SessionError::Protocol(format!("malformed SASL {what}"))
+}
+
+/// A verifier no password matches, with a salt that is stable per user name (so
+/// repeated probes see the same salt, as for a real user).
+fn mock_secret(user: &str, deps: &Deps) -> ScramSecret {
+    let derived = gen_salted_password(user, &deps.mock_salt_key, 1);
+    let salt = derived.get(..16).unwrap_or(&derived).to_vec();
+    let random_key: [u8; 32] = rand::random();
+    ScramSecret::verifier_from_salted_password(salt, random_key.to_vec(), 4096)
+}

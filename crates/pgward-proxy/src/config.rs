@@ -1,0 +1,359 @@
+//! `pgward.yaml`: raw (as written) and checked (as used) configuration.
+//!
+//! STYLE rule 1: the YAML deserializes into `Raw*` structs that refuse unknown keys;
+//! `Config::load` destructures them into checked types. Relative paths are resolved
+//! against the directory of the config file. Secrets are resolved here, once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+use crate::secret::{self, Secret};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: String,
+    tls: RawClientTls,
+    upstream: RawUpstream,
+    users: String,
+    policies: String,
+    #[serde(default)]
+    telemetry: Option<RawTelemetry>,
+    #[serde(default)]
+    audit: Option<RawAudit>,
+    #[serde(default)]
+    limits: Option<RawLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClientTls {
+    cert: String,
+    key: String,
+    #[serde(default)]
+    client_ca: Option<String>,
+    #[serde(default = "yes")]
+    required: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    host: String,
+    port: u16,
+    tls: RawUpstreamTls,
+    #[serde(default)]
+    catalog_user: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    connect_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstreamTls {
+    ca: String,
+    cert: String,
+    key: String,
+    #[serde(default)]
+    server_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTelemetry {
+    #[serde(default)]
+    otlp_endpoint: Option<String>,
+    #[serde(default)]
+    service_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default)]
+    auth_timeout_ms: Option<u64>,
+    #[serde(default)]
+    max_message_bytes: Option<usize>,
+    #[serde(default)]
+    drain_timeout_ms: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Client-facing TLS files.
+#[derive(Debug, Clone)]
+pub struct ClientTlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+    pub required: bool,
+}
+
+/// Upstream connection settings. TLS is not optional.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub host: String,
+    pub port: u16,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub server_name: String,
+    pub catalog_user: Option<String>,
+    pub password: Option<Secret>,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TelemetryConfig {
+    pub otlp_endpoint: Option<String>,
+    pub service_name: String,
+}
+
+/// Session limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub auth_timeout: Duration,
+    pub max_message_bytes: usize,
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            auth_timeout: Duration::from_secs(10),
+            max_message_bytes: 64 * 1024 * 1024,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub listen: SocketAddr,
+    pub tls: ClientTlsConfig,
+    pub upstream: UpstreamConfig,
+    pub users: PathBuf,
+    pub policies: PathBuf,
+    pub telemetry: TelemetryConfig,
+    pub audit_path: Option<String>,
+    pub limits: Limits,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses config text; `path` names the file in errors and anchors relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let raw: RawConfig = yaml_from_str(text, &shown)?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let at = |p: &str| base.join(p);
+        let invalid = |message: String| ConfigError::Invalid {
+            path: shown.clone(),
+            message,
+        };
+
+        let RawConfig {
+            listen,
+            tls,
+            upstream,
+            users,
+            policies,
+            telemetry,
+            audit,
+            limits,
+        } = raw;
+        let listen: SocketAddr = listen
+            .parse()
+            .map_err(|e| invalid(format!("listen: {e} (expected host:port)")))?;
+
+        let RawClientTls {
+            cert,
+            key,
+            client_ca,
+            required,
+        } = tls;
+        let tls = ClientTlsConfig {
+            cert: at(&cert),
+            key: at(&key),
+            client_ca: client_ca.as_deref().map(at),
+            required,
+        };
+
+        let RawUpstream {
+            host,
+            port,
+            tls: upstream_tls,
+            catalog_user,
+            password,
+            connect_timeout_ms,
+        } = upstream;
+        let RawUpstreamTls {
+            ca,
+            cert,
+            key,
+            server_name,
+        } = upstream_tls;
+        let password = password
+            .map(|p| secret::resolve(&p, &base, "upstream.password"))
+            .transpose()?;
+        let upstream = UpstreamConfig {
+            server_name: server_name.unwrap_or_else(|| host.clone()),
+            host,
+            port,
+            ca: at(&ca),
+            cert: at(&cert),
+            key: at(&key),
+            catalog_user,
+            password,
+            connect_timeout: Duration::from_millis(connect_timeout_ms.unwrap_or(5_000)),
+        };
+
+        let telemetry = match telemetry {
+            Some(RawTelemetry {
+                otlp_endpoint,
+                service_name,
+            }) => TelemetryConfig {
+                otlp_endpoint,
+                service_name: service_name.unwrap_or_else(|| "pgward".to_owned()),
+            },
+            None => TelemetryConfig {
+                otlp_endpoint: None,
+                service_name: "pgward".to_owned(),
+            },
+        };
+
+        let mut lim = Limits::default();
+        if let Some(RawLimits {
+            auth_timeout_ms,
+            max_message_bytes,
+            drain_timeout_ms,
+        }) = limits
+        {
+            if let Some(ms) = auth_timeout_ms {
+                lim.auth_timeout = Duration::from_millis(ms);
+            }
+            if let Some(n) = max_message_bytes {
+                if n < 1024 {
+                    return Err(invalid(
+                        "limits.max_message_bytes: must be at least 1024".into(),
+                    ));
+                }
+                lim.max_message_bytes = n;
+            }
+            if let Some(ms) = drain_timeout_ms {
+                lim.drain_timeout = Duration::from_millis(ms);
+            }
+        }
+
+        Ok(Config {
+            path: path.to_path_buf(),
+            listen,
+            tls,
+            upstream,
+            users: at(&users),
+            policies: at(&policies),
+            telemetry,
+            audit_path: audit.map(|RawAudit { path }| path),
+            limits: lim,
+        })
+    }
+}
+
+/// Deserializes YAML, turning serde's error into one that names file, line and column.
+pub(crate) fn yaml_from_str<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &str,
+) -> Result<T, ConfigError> {
+    serde_yaml_ng::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        ConfigError::Syntax {
+            path: path.to_owned(),
+            line,
+            column,
+            message: e.to_string(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const MINIMAL: &str = "listen: 127.0.0.1:6432
+tls: { cert: s.crt, key: s.key }
+upstream:
+  host: 127.0.0.1
+  port: 5432
+  tls: { ca: ca.crt, cert: p.crt, key: p.key }
+users: users.yaml
+policies: policies/
+";
+
+    #[test]
+    fn minimal_config_loads_with_defaults() {
+        let c = Config::parse(MINIMAL, Path::new("/etc/pgward/pgward.yaml")).unwrap();
+        assert!(c.tls.required);
+        assert_eq!(c.upstream.server_name, "127.0.0.1");
+        assert_eq!(c.users, PathBuf::from("/etc/pgward/users.yaml"));
+        assert_eq!(c.limits.max_message_bytes, 64 * 1024 * 1024);
+        assert_eq!(c.limits.auth_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = MINIMAL.replace("users: users.yaml", "users: users.yaml\nuserz: oops");
+        let err = Config::parse(&text, Path::new("pgward.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("pgward.yaml:8:1:"), "{err}");
+        assert!(err.contains("userz"), "{err}");
+    }
+
+    #[test]
+    fn upstream_without_tls_is_refused() {
+        let text = MINIMAL.replace("  tls: { ca: ca.crt, cert: p.crt, key: p.key }\n", "");
+        let err = Config::parse(&text, Path::new("pgward.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tls"), "{err}");
+    }
+
+    #[test]
+    fn inline_password_is_refused() {
+        let text = MINIMAL.replace("  port: 5432", "  port: 5432\n  password: hunter2");
+        let err = Config::parse(&text, Path::new("pgward.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("never inline") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
+}

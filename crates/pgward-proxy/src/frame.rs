@@ -1,0 +1,419 @@
+//! Framing of protocol messages, and the typed view of the few messages pgward inspects.
+//!
+//! A `Frame` is one whole message as it arrived (tag, length, body). The reader splits
+//! frames off its buffer without copying; the writer re-joins contiguous frames without
+//! copying, so a pass-through message is never decoded or re-encoded. Only the reader
+//! and writer touch the stream: the session never writes raw bytes past them.
+
+use bytes::{Buf, BufMut, BytesMut};
+use pgwire::messages::{copy, extendedquery, response, simplequery, startup, terminate, Message};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::error::SessionError;
+use crate::gate::Permit;
+
+/// pgwire's codec has no FunctionCall ('F', the fastpath interface pgjdbc uses for large
+/// objects); this is the one place its type byte is named.
+pub const MESSAGE_TYPE_BYTE_FUNCTION_CALL: u8 = b'F';
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// One whole protocol message: `tag`, `len` (4 bytes, counting itself), body.
+#[derive(Debug)]
+pub struct Frame {
+    bytes: BytesMut,
+}
+
+impl Frame {
+    pub fn tag(&self) -> u8 {
+        self.bytes[0]
+    }
+
+    /// The message body after the tag and length.
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[5..]
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.len() <= 5
+    }
+
+    /// The kind of a message a client sent.
+    pub fn frontend(&self) -> Frontend {
+        match self.tag() {
+            simplequery::MESSAGE_TYPE_BYTE_QUERY => Frontend::Query,
+            extendedquery::MESSAGE_TYPE_BYTE_PARSE => Frontend::Parse,
+            extendedquery::MESSAGE_TYPE_BYTE_BIND => Frontend::Bind,
+            extendedquery::MESSAGE_TYPE_BYTE_EXECUTE => Frontend::Execute,
+            extendedquery::MESSAGE_TYPE_BYTE_DESCRIBE => Frontend::Describe,
+            extendedquery::MESSAGE_TYPE_BYTE_CLOSE => Frontend::Close,
+            extendedquery::MESSAGE_TYPE_BYTE_SYNC => Frontend::Sync,
+            extendedquery::MESSAGE_TYPE_BYTE_FLUSH => Frontend::Flush,
+            MESSAGE_TYPE_BYTE_FUNCTION_CALL => Frontend::FunctionCall,
+            copy::MESSAGE_TYPE_BYTE_COPY_DATA => Frontend::CopyData,
+            copy::MESSAGE_TYPE_BYTE_COPY_DONE => Frontend::CopyDone,
+            copy::MESSAGE_TYPE_BYTE_COPY_FAIL => Frontend::CopyFail,
+            terminate::MESSAGE_TYPE_BYTE_TERMINATE => Frontend::Terminate,
+            startup::MESSAGE_TYPE_BYTE_PASSWORD_MESSAGE_FAMILY => Frontend::Password,
+            other => Frontend::Unknown(other),
+        }
+    }
+
+    /// The kind of a message the upstream sent.
+    pub fn backend(&self) -> Backend {
+        match self.tag() {
+            response::MESSAGE_TYPE_BYTE_READY_FOR_QUERY => Backend::ReadyForQuery,
+            response::MESSAGE_TYPE_BYTE_ERROR_RESPONSE => Backend::ErrorResponse,
+            response::MESSAGE_TYPE_BYTE_COMMAND_COMPLETE => Backend::CommandComplete,
+            response::MESSAGE_TYPE_BYTE_NOTICE_RESPONSE => Backend::NoticeResponse,
+            startup::MESSAGE_TYPE_BYTE_PARAMETER_STATUS => Backend::ParameterStatus,
+            startup::MESSAGE_TYPE_BYTE_BACKEND_KEY_DATA => Backend::BackendKeyData,
+            startup::MESSAGE_TYPE_BYTE_AUTHENTICATION => Backend::Authentication,
+            startup::MESSAGE_TYPE_BYTE_NEGOTIATE_PROTOCOL_VERSION => {
+                Backend::NegotiateProtocolVersion
+            }
+            _ => Backend::PassThrough,
+        }
+    }
+}
+
+/// Messages from a client, by kind. Pass-through kinds are never decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frontend {
+    Query,
+    Parse,
+    Bind,
+    Execute,
+    Describe,
+    Close,
+    Sync,
+    Flush,
+    FunctionCall,
+    CopyData,
+    CopyDone,
+    CopyFail,
+    Terminate,
+    Password,
+    Unknown(u8),
+}
+
+/// Messages from the upstream, by kind; everything else (DataRow, RowDescription,
+/// CopyData, NotificationResponse, ...) is `PassThrough`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    ReadyForQuery,
+    ErrorResponse,
+    CommandComplete,
+    NoticeResponse,
+    ParameterStatus,
+    BackendKeyData,
+    Authentication,
+    NegotiateProtocolVersion,
+    PassThrough,
+}
+
+/// Reads frames from one side. Cancel-safe: `fill` only appends to the buffer, so a
+/// `select!` that drops it loses nothing.
+pub struct FrameReader<R> {
+    inner: R,
+    buf: BytesMut,
+    max_len: usize,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    pub fn new(inner: R, max_len: usize) -> Self {
+        Self::with_buffer(inner, BytesMut::with_capacity(READ_CHUNK), max_len)
+    }
+
+    /// A reader that starts with bytes already read from the stream.
+    pub fn with_buffer(inner: R, buf: BytesMut, max_len: usize) -> Self {
+        Self {
+            inner,
+            buf,
+            max_len,
+        }
+    }
+
+    /// Reads more bytes from the stream. Returns `false` at end of stream.
+    /// Cancel-safe (a dropped read appends nothing).
+    pub async fn fill(&mut self) -> Result<bool, SessionError> {
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let n = self.inner.read_buf(&mut self.buf).await?;
+        Ok(n > 0)
+    }
+
+    /// The next complete frame already buffered, if any. A length field that is
+    /// negative, too small or over the cap is an error: the session ends.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, SessionError> {
+        if self.buf.len() < 5 {
+            return Ok(None);
+        }
+        let len = i32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]);
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l >= 4)
+            .ok_or_else(|| SessionError::Protocol("invalid message length".into()))?;
+        if len > self.max_len {
+            return Err(SessionError::TooLarge {
+                len,
+                max: self.max_len,
+            });
+        }
+        let total = len + 1;
+        if self.buf.len() < total {
+            self.buf.reserve(total - self.buf.len());
+            return Ok(None);
+        }
+        Ok(Some(Frame {
+            bytes: self.buf.split_to(total),
+        }))
+    }
+
+    /// Waits for the next whole frame. `Ok(None)` at a clean end of stream.
+    /// Cancel-safe: partial frames stay buffered.
+    pub async fn read_frame(&mut self) -> Result<Option<Frame>, SessionError> {
+        loop {
+            if let Some(frame) = self.next_frame()? {
+                return Ok(Some(frame));
+            }
+            if !self.fill().await? {
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(SessionError::Protocol(
+                        "connection closed mid-message".into(),
+                    ))
+                };
+            }
+        }
+    }
+
+    /// True when no bytes are buffered (the peer's pipeline is drained).
+    pub fn is_drained(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub fn into_parts(self) -> (R, BytesMut) {
+        (self.inner, self.buf)
+    }
+}
+
+/// Writes frames to one side, coalescing everything pushed until `flush`.
+pub struct FrameWriter<W> {
+    inner: W,
+    out: BytesMut,
+}
+
+impl<W: AsyncWrite + Unpin> FrameWriter<W> {
+    pub fn new(inner: W) -> Self {
+        Self {
+            inner,
+            out: BytesMut::new(),
+        }
+    }
+
+    fn append(&mut self, bytes: BytesMut) {
+        if self.out.is_empty() {
+            self.out = bytes;
+        } else {
+            // O(1) when the frames are contiguous in the reader's buffer.
+            self.out.unsplit(bytes);
+        }
+    }
+
+    /// Queues a message that carries no statement (Bind, Execute, Sync, CopyData,
+    /// and every backend message).
+    pub fn push(&mut self, frame: Frame) {
+        self.append(frame.bytes);
+    }
+
+    /// Queues a message that carries a statement or a function call. Only a
+    /// `Permit` lets it through.
+    pub fn push_statement(&mut self, frame: Frame, _permit: &Permit) {
+        self.append(frame.bytes);
+    }
+
+    /// Queues a message pgward itself builds, encoded by pgwire.
+    pub fn push_message<M: Message>(&mut self, message: &M) -> Result<(), SessionError> {
+        let mut buf = BytesMut::new();
+        message
+            .encode(&mut buf)
+            .map_err(|e| SessionError::Protocol(format!("cannot encode message: {e}")))?;
+        self.append(buf);
+        Ok(())
+    }
+
+    /// Queues a startup-phase packet without a tag byte (StartupMessage, SSLRequest,
+    /// CancelRequest), built by the caller.
+    pub fn push_untagged(&mut self, body: &[u8]) {
+        let mut buf = BytesMut::with_capacity(body.len() + 4);
+        buf.put_i32(i32::try_from(body.len() + 4).unwrap_or(i32::MAX));
+        buf.put_slice(body);
+        self.append(buf);
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Writes everything queued and flushes. Not cancel-safe: a dropped flush may
+    /// have written part of the queue, so callers never race it in `select!`.
+    pub async fn flush(&mut self) -> Result<(), SessionError> {
+        if !self.out.is_empty() {
+            let out = std::mem::take(&mut self.out);
+            self.inner.write_all(&out).await?;
+        }
+        self.inner.flush().await?;
+        Ok(())
+    }
+
+    pub async fn shutdown(&mut self) {
+        let _ = self.inner.shutdown().await;
+    }
+
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+/// A bounds-checked reader over a message body: never panics on short input.
+pub struct BodyReader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> BodyReader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { buf }
+    }
+
+    pub fn cstr(&mut self) -> Option<&'a [u8]> {
+        let end = self.buf.iter().position(|b| *b == 0)?;
+        let (s, rest) = self.buf.split_at(end);
+        self.buf = &rest[1..];
+        Some(s)
+    }
+
+    pub fn i32(&mut self) -> Option<i32> {
+        if self.buf.len() < 4 {
+            return None;
+        }
+        let v = (&self.buf[..4]).get_i32();
+        self.buf = &self.buf[4..];
+        Some(v)
+    }
+
+    pub fn u8(&mut self) -> Option<u8> {
+        let (first, rest) = self.buf.split_first()?;
+        self.buf = rest;
+        Some(*first)
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.buf.len() < n {
+            return None;
+        }
+        let (s, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Some(s)
+    }
+
+    pub fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.buf)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}
+
+/// The fields of an ErrorResponse/NoticeResponse body, decoded without panicking.
+pub fn error_fields(body: &[u8]) -> Vec<(u8, String)> {
+    let mut r = BodyReader::new(body);
+    let mut fields = Vec::new();
+    while let Some(code) = r.u8() {
+        if code == 0 {
+            break;
+        }
+        match r.cstr() {
+            Some(v) => fields.push((code, String::from_utf8_lossy(v).into_owned())),
+            None => break,
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_split_and_rejoin_without_loss() {
+        let mut wire = BytesMut::new();
+        for q in ["SELECT 1", "SELECT 2"] {
+            wire.put_u8(b'Q');
+            wire.put_i32(4 + q.len() as i32 + 1);
+            wire.put_slice(q.as_bytes());
+            wire.put_u8(0);
+        }
+        wire.put_u8(b'S');
+        wire.put_i32(4);
+        let original = wire.clone();
+        let mut r = FrameReader::new(&original[..], 1 << 20);
+        let mut kinds = vec![];
+        let (tx, mut rx) = tokio::io::duplex(1024);
+        let mut w = FrameWriter::new(tx);
+        while let Some(f) = r.read_frame().await.unwrap() {
+            kinds.push(f.frontend());
+            w.push_statement(f, &crate::gate::Permit::for_tests());
+        }
+        w.flush().await.unwrap();
+        drop(w);
+        let mut got = vec![];
+        rx.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, &original[..]);
+        assert_eq!(
+            kinds,
+            vec![Frontend::Query, Frontend::Query, Frontend::Sync]
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_and_negative_lengths_are_errors() {
+        let mut big = BytesMut::new();
+        big.put_u8(b'Q');
+        big.put_i32(10_000);
+        let mut r = FrameReader::new(&big[..], 1024);
+        assert!(matches!(
+            r.read_frame().await,
+            Err(SessionError::TooLarge { .. })
+        ));
+        let mut neg = BytesMut::new();
+        neg.put_u8(b'Q');
+        neg.put_i32(-5);
+        let mut r = FrameReader::new(&neg[..], 1024);
+        assert!(matches!(
+            r.read_frame().await,
+            Err(SessionError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn body_reader_never_panics_on_short_input() {
+        let mut r = BodyReader::new(b"abc");
+        assert_eq!(r.cstr(), None);
+        assert_eq!(r.i32(), None);
+        assert_eq!(r.bytes(10), None);
+        assert_eq!(error_fields(b"Sabc"), vec![]);
+        assert_eq!(
+            error_fields(b"SERROR\0C42501\0\0"),
+            vec![(b'S', "ERROR".into()), (b'C', "42501".into())]
+        );
+    }
+}

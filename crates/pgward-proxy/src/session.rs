@@ -1,0 +1,165 @@
+//! One client session, phase by phase: handshake -> authenticate -> connect_upstream
+//! -> relay. Errors end the session only; what the client sees of them goes through
+//! `UserFacing`, the full reason goes to the log under a reference id.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use pgwire::messages::startup::{Authentication, BackendKeyData, SecretKey};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn, Instrument};
+
+use crate::auth::{authenticate, Authenticated};
+use crate::cancel::forward_cancel;
+use crate::conn::ClientConn;
+use crate::deps::Deps;
+use crate::error::{SessionError, UserFacing};
+use crate::handshake::{handshake, Handshake, TlsInfo};
+use crate::relay::{relay, RelayEnd};
+use crate::startup::StartupPacket;
+use crate::upstream::{connect_upstream, Upstream};
+
+/// Runs one connection to its end. Never panics on client input; never returns an
+/// error (it is logged and, where allowed, shown to the client).
+pub async fn run_session(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    deps: Arc<Deps>,
+    shutdown: CancellationToken,
+) {
+    let span = tracing::info_span!(
+        "pgward.session",
+        client.address = %peer.ip(),
+        client.port = peer.port(),
+        db.user = tracing::field::Empty,
+        pgward.role = tracing::field::Empty,
+        db.namespace = tracing::field::Empty,
+        tls.protocol.version = tracing::field::Empty,
+        pgward.auth.method = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
+    async move {
+        let _ = tcp.set_nodelay(true);
+        let outcome = session(tcp, peer, &deps, &shutdown).await;
+        let span = tracing::Span::current();
+        match outcome {
+            Ok(end) => {
+                span.record("outcome", format!("{end:?}").as_str());
+            }
+            Err(e) => {
+                span.record("outcome", e.kind().as_str());
+                log_session_error(&e);
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+fn reference_id() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
+
+fn log_session_error(e: &SessionError) {
+    match e {
+        SessionError::Auth { reason, .. } => warn!(%reason, "authentication failed"),
+        SessionError::Io(err) => info!(error = %err, "session ended by i/o error"),
+        other => warn!(error = %other, kind = other.kind().as_str(), "session ended with an error"),
+    }
+}
+
+async fn session(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    deps: &Arc<Deps>,
+    shutdown: &CancellationToken,
+) -> Result<RelayEnd, SessionError> {
+    let limits = &deps.config.limits;
+    // Handshake and client authentication share one deadline.
+    let started = tokio::time::timeout(limits.auth_timeout, handshake(tcp, deps)).await;
+    let (stream, startup, tls) = match started {
+        Err(_) => return Err(SessionError::AuthTimeout),
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(Handshake::Closed)) => return Ok(RelayEnd::ClientClosed),
+        Ok(Ok(Handshake::Cancel { pid, secret })) => {
+            forward_cancel(deps, pid, secret).await;
+            return Ok(RelayEnd::ClientClosed);
+        }
+        Ok(Ok(Handshake::Startup {
+            stream,
+            startup,
+            tls,
+        })) => (stream, startup, tls),
+    };
+    let span = tracing::Span::current();
+    if let Some(p) = &tls.protocol {
+        span.record("tls.protocol.version", p.as_str());
+    }
+    let mut client = ClientConn::new(*stream, limits.max_message_bytes);
+    let result = authenticated_session(&mut client, &startup, peer, &tls, deps, shutdown).await;
+    if let Err(e) = &result {
+        let reference = reference_id();
+        if let Some(shown) = e.to_client(&reference) {
+            client.send_fatal(shown.sqlstate, &shown.message).await;
+        }
+        if matches!(e, SessionError::Upstream(_)) {
+            warn!(reference = %reference, error = %e, "upstream connection failed");
+        }
+    }
+    if let Ok(RelayEnd::Shutdown) = &result {
+        client
+            .send_fatal(
+                "57P01",
+                "terminating connection due to administrator command",
+            )
+            .await;
+    }
+    client.w.shutdown().await;
+    result
+}
+
+async fn authenticated_session(
+    client: &mut ClientConn,
+    startup: &StartupPacket,
+    peer: SocketAddr,
+    tls: &TlsInfo,
+    deps: &Arc<Deps>,
+    shutdown: &CancellationToken,
+) -> Result<RelayEnd, SessionError> {
+    let auth: Authenticated = tokio::time::timeout(
+        deps.config.limits.auth_timeout,
+        authenticate(client, startup, peer, tls, deps),
+    )
+    .await
+    .map_err(|_| SessionError::AuthTimeout)??;
+    let span = tracing::Span::current();
+    span.record("db.user", auth.user.as_str());
+    span.record("pgward.role", auth.role.as_str());
+    span.record("db.namespace", auth.database.as_str());
+    span.record("pgward.auth.method", auth.method.as_str());
+    info!("client authenticated");
+
+    let Upstream {
+        conn,
+        pid,
+        secret,
+        startup_frames,
+        ready,
+    } = connect_upstream(deps, startup, &auth, client).await?;
+    let (client_secret, _cancel_guard) = deps.cancel.register(pid, secret);
+
+    // What PostgreSQL itself sends after authentication, with pgward's own cancel
+    // secret in place of the upstream's.
+    client.w.push_message(&Authentication::Ok)?;
+    for frame in startup_frames {
+        client.w.push(frame);
+    }
+    client
+        .w
+        .push_message(&BackendKeyData::new(pid, SecretKey::I32(client_secret)))?;
+    client.w.push(ready);
+    client.w.flush().await?;
+
+    relay(client, conn, deps, shutdown).await
+}

@@ -1,0 +1,113 @@
+//! rustls configurations: the client-facing server config and the upstream mTLS client
+//! config. Always the `ring` provider, TLS 1.2 and 1.3 only, PEM via rustls-pki-types.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+use crate::config::{ClientTlsConfig, UpstreamConfig};
+use crate::error::ConfigError;
+
+/// The ALPN protocol name PostgreSQL 17+ clients send (and require for direct TLS).
+pub const ALPN_POSTGRESQL: &[u8] = b"postgresql";
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn tls_err(what: &'static str, path: &Path, reason: impl ToString) -> ConfigError {
+    ConfigError::Tls {
+        what,
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| tls_err("certificate", path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| tls_err("certificate", path, e))?;
+    if certs.is_empty() {
+        return Err(tls_err("certificate", path, "no certificate in file"));
+    }
+    Ok(certs)
+}
+
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| tls_err("private key", path, e))
+}
+
+fn load_roots(path: &Path) -> Result<RootCertStore, ConfigError> {
+    let mut roots = RootCertStore::empty();
+    for cert in load_certs(path)? {
+        roots
+            .add(cert)
+            .map_err(|e| tls_err("CA certificate", path, e))?;
+    }
+    Ok(roots)
+}
+
+/// The TLS server config clients connect to. With `client_ca`, client certificates
+/// are verified against it (and optional, so SCRAM users need none).
+pub fn server_config(cfg: &ClientTlsConfig) -> Result<Arc<ServerConfig>, ConfigError> {
+    let provider = provider();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| tls_err("server TLS", &cfg.cert, e))?;
+    let builder = match &cfg.client_ca {
+        Some(ca) => {
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(load_roots(ca)?), provider)
+                    .allow_unauthenticated()
+                    .build()
+                    .map_err(|e| tls_err("client CA", ca, e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(load_certs(&cfg.cert)?, load_key(&cfg.key)?)
+        .map_err(|e| tls_err("server certificate", &cfg.cert, e))?;
+    config.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The upstream TLS client config: verifies the server against `upstream.tls.ca` and
+/// presents pgward's client certificate (mutual TLS is not optional).
+pub fn upstream_config(cfg: &UpstreamConfig) -> Result<Arc<ClientConfig>, ConfigError> {
+    let provider = provider();
+    let roots = Arc::new(load_roots(&cfg.ca)?);
+    let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        .build()
+        .map_err(|e| tls_err("upstream CA", &cfg.ca, e))?;
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| tls_err("upstream TLS", &cfg.ca, e))?
+        .with_webpki_verifier(verifier)
+        .with_client_auth_cert(load_certs(&cfg.cert)?, load_key(&cfg.key)?)
+        .map_err(|e| tls_err("upstream client certificate", &cfg.cert, e))?;
+    Ok(Arc::new(config))
+}
+
+/// The name the upstream's certificate must carry.
+pub fn upstream_server_name(cfg: &UpstreamConfig) -> Result<ServerName<'static>, ConfigError> {
+    ServerName::try_from(cfg.server_name.clone()).map_err(|e| ConfigError::Invalid {
+        path: "upstream.tls.server_name".to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// The common name of a client certificate's subject, if it has exactly one.
+pub fn certificate_common_name(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let mut names = parsed.subject().iter_common_name();
+    let first = names.next()?.as_str().ok()?.to_owned();
+    names.next().is_none().then_some(first)
+}
