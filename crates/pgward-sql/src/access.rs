@@ -125,11 +125,17 @@ pub enum StatementKind {
     Set,
     Show,
     /// PREPARE name AS stmt: `needs` are the inner statement's.
-    Prepare { name: String },
+    Prepare {
+        name: String,
+    },
     /// EXECUTE name: the proxy checks that `name` was prepared through an allowed PREPARE.
-    Execute { name: String },
+    Execute {
+        name: String,
+    },
     /// DECLARE CURSOR: `needs` are the inner query's.
-    DeclareCursor { name: String },
+    DeclareCursor {
+        name: String,
+    },
     /// FETCH/MOVE/CLOSE of a cursor.
     Cursor,
     Explain,

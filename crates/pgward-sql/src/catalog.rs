@@ -85,9 +85,8 @@ impl Catalog {
 
     /// Every (schema, relation name, relation), in no particular order.
     pub fn relations(&self) -> impl Iterator<Item = (&str, &str, &Relation)> {
-        self.schemas.iter().flat_map(|(s, rels)| {
-            rels.iter()
-                .map(move |(n, r)| (s.as_str(), n.as_str(), r))
-        })
+        self.schemas
+            .iter()
+            .flat_map(|(s, rels)| rels.iter().map(move |(n, r)| (s.as_str(), n.as_str(), r)))
     }
 }
