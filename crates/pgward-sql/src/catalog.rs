@@ -3,7 +3,7 @@
 //! A plain data type: the proxy fills it from the upstream database, the CLI from
 //! `--schema` (CREATE TABLE statements) or `--dsn`. It never does I/O itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What kind of relation a catalog entry is (`pg_class.relkind`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,6 +35,8 @@ pub struct Function {
 pub struct Catalog {
     schemas: HashMap<String, HashMap<String, Relation>>,
     functions_by_oid: HashMap<u32, Function>,
+    /// Function names per schema, for resolving unqualified calls along the search_path.
+    function_names: HashMap<String, HashSet<String>>,
 }
 
 impl Catalog {
@@ -61,14 +63,35 @@ impl Catalog {
         self.schemas.entry(schema.into()).or_default();
     }
 
+    /// Adds a function by OID; its name also becomes known in its schema.
     pub fn add_function(&mut self, oid: u32, schema: impl Into<String>, name: impl Into<String>) {
-        self.functions_by_oid.insert(
-            oid,
-            Function {
-                schema: schema.into(),
-                name: name.into(),
-            },
-        );
+        let function = Function {
+            schema: schema.into(),
+            name: name.into(),
+        };
+        self.add_function_name(function.schema.clone(), function.name.clone());
+        self.functions_by_oid.insert(oid, function);
+    }
+
+    /// Records that a function (or procedure) of this name exists in this schema.
+    pub fn add_function_name(&mut self, schema: impl Into<String>, name: impl Into<String>) {
+        self.function_names
+            .entry(schema.into())
+            .or_default()
+            .insert(name.into());
+    }
+
+    /// Whether the catalog knows a function of this name in this schema.
+    pub fn has_function(&self, schema: &str, name: &str) -> bool {
+        self.function_names
+            .get(schema)
+            .is_some_and(|names| names.contains(name))
+    }
+
+    /// Whether the catalog holds any function names for this schema (if not, built-in
+    /// knowledge is used for pg_catalog).
+    pub fn knows_functions_of(&self, schema: &str) -> bool {
+        self.function_names.contains_key(schema)
     }
 
     pub fn relation(&self, schema: &str, name: &str) -> Option<&Relation> {

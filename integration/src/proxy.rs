@@ -1,0 +1,170 @@
+//! pgward in-process in front of the shared sandbox cluster: the real server (`run`)
+//! on port 0 with the demo logins, as the tests and benchmarks need it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use pgward_sandbox::{demo_logins, DevAuth, DevLogin, PgwardFiles};
+use tokio::task::JoinHandle;
+use tokio_postgres::Client;
+use tokio_util::sync::CancellationToken;
+
+use crate::{client_cert, cluster, connect_tls, conninfo, conninfo_pair};
+
+/// How to configure a test proxy.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    pub tls_required: bool,
+    /// Extra lines under `limits:` in pgward.yaml, e.g. `"  auth_timeout_ms: 500"`.
+    pub limits: Vec<String>,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        Self {
+            tls_required: true,
+            limits: Vec::new(),
+        }
+    }
+}
+
+/// A running in-process pgward. Dropping it stops the listener.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    pub logins: Vec<DevLogin>,
+    pub config_path: PathBuf,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// The repository's `policies/` directory.
+pub fn policies_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies")
+}
+
+/// Starts pgward on 127.0.0.1:0 in the current runtime.
+pub async fn start_proxy(opts: ProxyOptions) -> Proxy {
+    let cluster = cluster();
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("temp dir: {e}"),
+    };
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => panic!("bind: {e}"),
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => panic!("local_addr: {e}"),
+    };
+    let logins = demo_logins();
+    let files = PgwardFiles {
+        listen: addr,
+        policies: policies_dir(),
+        tls_required: opts.tls_required,
+        otlp_endpoint: None,
+        limits: opts.limits.clone(),
+    };
+    let config_path = match cluster.write_pgward_files(dir.path(), &files, &logins) {
+        Ok(p) => p,
+        Err(e) => panic!("writing pgward files: {e}"),
+    };
+    let config = match pgward_proxy::Config::load(&config_path) {
+        Ok(c) => c,
+        Err(e) => panic!("pgward config: {e}"),
+    };
+    let deps = match pgward_proxy::Deps::from_config(config) {
+        Ok(d) => d,
+        Err(e) => panic!("pgward deps: {e}"),
+    };
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(pgward_proxy::run(listener, deps, shutdown.clone()));
+    Proxy {
+        addr,
+        logins,
+        config_path,
+        shutdown,
+        handle: Some(handle),
+        _dir: dir,
+    }
+}
+
+impl Proxy {
+    pub fn login(&self, name: &str) -> &DevLogin {
+        match self.logins.iter().find(|l| l.name == name) {
+            Some(l) => l,
+            None => panic!("no demo login {name}"),
+        }
+    }
+
+    /// The password of a SCRAM login.
+    pub fn password(&self, name: &str) -> String {
+        match &self.login(name).auth {
+            DevAuth::Password(pw) => pw.clone(),
+            DevAuth::Cert => panic!("{name} authenticates with a certificate"),
+        }
+    }
+
+    /// Connects through pgward as a demo login (password or certificate) to its database.
+    pub async fn try_connect(&self, name: &str) -> Result<Client, tokio_postgres::Error> {
+        let login = self.login(name);
+        let (password, cert) = match &login.auth {
+            DevAuth::Password(pw) => (Some(pw.clone()), None),
+            DevAuth::Cert => (None, Some(client_cert(name))),
+        };
+        connect_tls(
+            "localhost",
+            self.addr.port(),
+            name,
+            &login.database,
+            password.as_deref(),
+            cert.as_ref(),
+            cluster().ca_path(),
+        )
+        .await
+    }
+
+    pub async fn connect(&self, name: &str) -> Client {
+        match self.try_connect(name).await {
+            Ok(c) => c,
+            Err(e) => panic!("connecting through pgward as {name}: {e:?}"),
+        }
+    }
+
+    /// A libpq conninfo through pgward for a demo login (with its password or its
+    /// client certificate).
+    pub fn conninfo(&self, name: &str) -> String {
+        let login = self.login(name);
+        let (cert, password) = match &login.auth {
+            DevAuth::Cert => (Some(client_cert(name)), None),
+            DevAuth::Password(pw) => (None, Some(pw)),
+        };
+        let mut info = conninfo(
+            "localhost",
+            self.addr.port(),
+            name,
+            &login.database,
+            cert.as_ref(),
+        );
+        if let Some(pw) = password {
+            info.push(' ');
+            info.push_str(&conninfo_pair("password", pw));
+        }
+        info
+    }
+
+    /// Stops accepting and waits for the server task (sessions drain).
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
