@@ -17,6 +17,10 @@ pub struct ProxyOptions {
     pub tls_required: bool,
     /// Extra lines under `limits:` in pgward.yaml, e.g. `"  auth_timeout_ms: 500"`.
     pub limits: Vec<String>,
+    /// `upstream.password` (a secret reference).
+    pub upstream_password: Option<String>,
+    /// Replaces the demo logins.
+    pub logins: Option<Vec<DevLogin>>,
 }
 
 impl Default for ProxyOptions {
@@ -24,6 +28,8 @@ impl Default for ProxyOptions {
         Self {
             tls_required: true,
             limits: Vec::new(),
+            upstream_password: None,
+            logins: None,
         }
     }
 }
@@ -58,13 +64,14 @@ pub async fn start_proxy(opts: ProxyOptions) -> Proxy {
         Ok(a) => a,
         Err(e) => panic!("local_addr: {e}"),
     };
-    let logins = demo_logins();
+    let logins = opts.logins.clone().unwrap_or_else(demo_logins);
     let files = PgwardFiles {
         listen: addr,
         policies: policies_dir(),
         tls_required: opts.tls_required,
         otlp_endpoint: None,
         limits: opts.limits.clone(),
+        upstream_password: opts.upstream_password.clone(),
     };
     let config_path = match cluster.write_pgward_files(dir.path(), &files, &logins) {
         Ok(p) => p,

@@ -74,6 +74,8 @@ pub struct PgwardFiles {
     pub otlp_endpoint: Option<String>,
     /// Extra YAML appended under `limits:` (e.g. `  auth_timeout_ms: 500`).
     pub limits: Vec<String>,
+    /// `upstream.password` as a secret reference (`env:NAME` or `file:path`).
+    pub upstream_password: Option<String>,
 }
 
 impl Cluster {
@@ -117,6 +119,9 @@ impl Cluster {
         let _ = writeln!(cfg, "  host: {}", self.host());
         let _ = writeln!(cfg, "  port: {}", self.port());
         let _ = writeln!(cfg, "  catalog_user: pgward_catalog");
+        if let Some(reference) = &files.upstream_password {
+            let _ = writeln!(cfg, "  password: {reference}");
+        }
         let _ = writeln!(cfg, "  tls:");
         let _ = writeln!(cfg, "    ca: {}", ca.display());
         let _ = writeln!(cfg, "    cert: {}", client.cert_path.display());

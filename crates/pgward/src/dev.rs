@@ -71,6 +71,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         tls_required: true,
         otlp_endpoint: args.otlp_endpoint,
         limits: Vec::new(),
+        upstream_password: None,
     };
     let config_path = cluster.write_pgward_files(&dir, &files, &logins)?;
     let config = pgward_proxy::Config::load(&config_path)?;
