@@ -20,9 +20,10 @@ pub use pgward_sandbox::{
     DEMO_USERS, PROXY_CN,
 };
 
+pub mod otlp;
 mod proxy;
 pub mod raw;
-pub use proxy::{policies_dir, start_proxy, Proxy, ProxyOptions};
+pub use proxy::{policies_dir, start_proxy, Proxy, ProxyOptions, PERMISSIVE_POLICY};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 

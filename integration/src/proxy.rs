@@ -21,6 +21,49 @@ pub struct ProxyOptions {
     pub upstream_password: Option<String>,
     /// Replaces the demo logins.
     pub logins: Option<Vec<DevLogin>>,
+    /// Replaces the repository's `policies/` directory.
+    pub policies: Option<PathBuf>,
+}
+
+impl ProxyOptions {
+    /// Options for tests of the relay itself: every demo role may do everything
+    /// (see [`PERMISSIVE_POLICY`]), so protocol features are tested, not policies.
+    pub fn permissive() -> Self {
+        Self {
+            policies: Some(permissive_policies_dir()),
+            ..Self::default()
+        }
+    }
+}
+
+/// A policy giving each demo role every table, DDL and the functions the relay tests
+/// call. Only for testing the relay; never an example.
+pub const PERMISSIVE_POLICY: &str = "\
+roles:
+  everything:
+    ddl: true
+    tables: { \"*\": { select: \"*\", insert: \"*\", update: \"*\", delete: true, truncate: true } }
+    functions: [pg_catalog.pg_sleep, pg_catalog.pg_backend_pid, pg_catalog.md5, pg_catalog.repeat, pg_catalog.generate_series]
+  analyst: { inherit: [everything] }
+  support: { inherit: [everything] }
+  app: { inherit: [everything] }
+  migrator: { inherit: [everything] }
+  legacy_batch: { inherit: [everything] }
+  bench: { inherit: [everything] }
+";
+
+fn permissive_policies_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("pgward-permissive-{}", std::process::id()));
+        if let Err(e) = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join("permissive.yaml"), PERMISSIVE_POLICY))
+        {
+            panic!("writing the permissive policy: {e}");
+        }
+        dir
+    })
+    .clone()
 }
 
 impl Default for ProxyOptions {
@@ -30,6 +73,7 @@ impl Default for ProxyOptions {
             limits: Vec::new(),
             upstream_password: None,
             logins: None,
+            policies: None,
         }
     }
 }
@@ -67,7 +111,7 @@ pub async fn start_proxy(opts: ProxyOptions) -> Proxy {
     let logins = opts.logins.clone().unwrap_or_else(demo_logins);
     let files = PgwardFiles {
         listen: addr,
-        policies: policies_dir(),
+        policies: opts.policies.clone().unwrap_or_else(policies_dir),
         tls_required: opts.tls_required,
         otlp_endpoint: None,
         limits: opts.limits.clone(),

@@ -18,7 +18,7 @@ fn message(e: &tokio_postgres::Error) -> String {
 
 #[tokio::test]
 async fn scram_and_cert_logins_reach_their_upstream_users() {
-    let proxy = start_proxy(ProxyOptions::default()).await;
+    let proxy = start_proxy(ProxyOptions::permissive()).await;
     let alice = proxy.connect("alice").await; // SCRAM
     let bob = proxy.connect("bob").await; // client certificate
     let a: String = alice
@@ -49,7 +49,7 @@ async fn scram_and_cert_logins_reach_their_upstream_users() {
 
 #[tokio::test]
 async fn wrong_password_and_unknown_user_look_the_same() {
-    let proxy = start_proxy(ProxyOptions::default()).await;
+    let proxy = start_proxy(ProxyOptions::permissive()).await;
     let ca = cluster().ca_path();
     let port = proxy.addr.port();
     let wrong = connect_tls("localhost", port, "alice", "shop", Some("nope"), None, ca)
@@ -75,7 +75,7 @@ async fn wrong_password_and_unknown_user_look_the_same() {
 
 #[tokio::test]
 async fn cert_login_needs_the_matching_certificate() {
-    let proxy = start_proxy(ProxyOptions::default()).await;
+    let proxy = start_proxy(ProxyOptions::permissive()).await;
     let ca = cluster().ca_path();
     let port = proxy.addr.port();
     let none = connect_tls("localhost", port, "bob", "shop", None, None, ca)
@@ -98,7 +98,7 @@ async fn cert_login_needs_the_matching_certificate() {
 
 #[tokio::test]
 async fn plaintext_is_refused_when_tls_is_required() {
-    let proxy = start_proxy(ProxyOptions::default()).await;
+    let proxy = start_proxy(ProxyOptions::permissive()).await;
     let err = connect_plaintext("127.0.0.1", proxy.addr.port(), "alice", "shop", Some("x"))
         .await
         .map(|_| ())
@@ -111,7 +111,7 @@ async fn plaintext_is_refused_when_tls_is_required() {
 async fn plaintext_works_when_tls_is_optional() {
     let proxy = start_proxy(ProxyOptions {
         tls_required: false,
-        ..ProxyOptions::default()
+        ..ProxyOptions::permissive()
     })
     .await;
     let pw = proxy.password("alice");
@@ -124,7 +124,7 @@ async fn plaintext_works_when_tls_is_optional() {
 
 #[tokio::test]
 async fn upstream_errors_pass_through_unchanged() {
-    let proxy = start_proxy(ProxyOptions::default()).await;
+    let proxy = start_proxy(ProxyOptions::permissive()).await;
     let pw = proxy.password("alice");
     let err = connect_tls(
         "localhost",

@@ -27,7 +27,7 @@ async fn closed<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> bool {
 async fn garbage_and_oversized_messages_do_not_affect_other_sessions() {
     let proxy = start_proxy(ProxyOptions {
         limits: vec!["  max_message_bytes: 65536".into()],
-        ..ProxyOptions::default()
+        ..ProxyOptions::permissive()
     })
     .await;
     let good = proxy.connect("app").await;
@@ -81,7 +81,7 @@ async fn garbage_and_oversized_messages_do_not_affect_other_sessions() {
 async fn authentication_must_finish_in_time() {
     let proxy = start_proxy(ProxyOptions {
         limits: vec!["  auth_timeout_ms: 300".into()],
-        ..ProxyOptions::default()
+        ..ProxyOptions::permissive()
     })
     .await;
     // Connects, then says nothing.
@@ -101,7 +101,7 @@ async fn authentication_must_finish_in_time() {
 
 #[tokio::test]
 async fn gssenc_is_refused_then_tls_works() {
-    let proxy = start_proxy(ProxyOptions::default()).await;
+    let proxy = start_proxy(ProxyOptions::permissive()).await;
     let mut s = tcp(proxy.addr).await;
     write(&mut s, &GSSENC_REQUEST).await;
     let mut answer = [0u8; 1];
@@ -114,7 +114,7 @@ async fn gssenc_is_refused_then_tls_works() {
 
 #[tokio::test]
 async fn bytes_after_ssl_request_are_refused() {
-    let proxy = start_proxy(ProxyOptions::default()).await;
+    let proxy = start_proxy(ProxyOptions::permissive()).await;
     let mut s = tcp(proxy.addr).await;
     // SSLRequest and a plaintext startup packet in one write: the CVE-2021-23214
     // pattern. pgward must not treat the trailing bytes as if they came over TLS.
@@ -134,7 +134,7 @@ async fn bytes_after_ssl_request_are_refused() {
 
 #[tokio::test]
 async fn direct_tls_with_alpn_is_accepted() {
-    let proxy = start_proxy(ProxyOptions::default()).await;
+    let proxy = start_proxy(ProxyOptions::permissive()).await;
     let cert = client_cert("bob");
     let mut s = tls(proxy.addr, Some(&cert), true).await;
     write(
@@ -151,7 +151,7 @@ async fn direct_tls_with_alpn_is_accepted() {
 
 #[tokio::test]
 async fn replication_connections_are_refused() {
-    let proxy = start_proxy(ProxyOptions::default()).await;
+    let proxy = start_proxy(ProxyOptions::permissive()).await;
     let cert = client_cert("bob");
     let mut s = tls(proxy.addr, Some(&cert), false).await;
     write(

@@ -32,7 +32,7 @@ async fn scram_md5_and_a_missing_password() {
     let proxy = start_proxy(ProxyOptions {
         upstream_password: Some("env:PGWARD_TEST_UPSTREAM_PASSWORD".into()),
         logins: Some(vec![login("s", "up_scram"), login("m", "up_md5")]),
-        ..ProxyOptions::default()
+        ..ProxyOptions::permissive()
     })
     .await;
     for (name, upstream) in [("s", "up_scram"), ("m", "up_md5")] {
@@ -48,7 +48,7 @@ async fn scram_md5_and_a_missing_password() {
     // Without upstream.password the login fails cleanly with a generic error.
     let bare = start_proxy(ProxyOptions {
         logins: Some(vec![login("s", "up_scram")]),
-        ..ProxyOptions::default()
+        ..ProxyOptions::permissive()
     })
     .await;
     let err = bare

@@ -458,6 +458,7 @@ pub const BUILTIN_FUNCTIONS: &[(&str, FunctionClass, &str)] = &[
     ("pg_get_function_arg_default", Catalog, CATALOG_DEF),
     ("pg_get_function_sqlbody", Catalog, CATALOG_DEF),
     ("pg_get_indexdef", Catalog, CATALOG_DEF),
+    ("pg_relation_is_publishable", Catalog, CATALOG_PROP),
     ("pg_get_keywords", Catalog, CATALOG_DEF),
     ("pg_get_partkeydef", Catalog, CATALOG_DEF),
     ("pg_get_partition_constraintdef", Catalog, CATALOG_DEF),

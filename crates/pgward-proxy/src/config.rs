@@ -52,6 +52,8 @@ struct RawUpstream {
     password: Option<String>,
     #[serde(default)]
     connect_timeout_ms: Option<u64>,
+    #[serde(default)]
+    catalog_refresh_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +117,8 @@ pub struct UpstreamConfig {
     pub catalog_user: Option<String>,
     pub password: Option<Secret>,
     pub connect_timeout: Duration,
+    /// How often every loaded catalog is re-read (DDL through pgward also triggers it).
+    pub catalog_refresh: Duration,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -209,6 +213,7 @@ impl Config {
             catalog_user,
             password,
             connect_timeout_ms,
+            catalog_refresh_secs,
         } = upstream;
         let RawUpstreamTls {
             ca,
@@ -229,6 +234,7 @@ impl Config {
             catalog_user,
             password,
             connect_timeout: Duration::from_millis(connect_timeout_ms.unwrap_or(5_000)),
+            catalog_refresh: Duration::from_secs(catalog_refresh_secs.unwrap_or(60).max(1)),
         };
 
         let telemetry = match telemetry {

@@ -10,7 +10,9 @@ use pgwire::messages::{copy, extendedquery, response, simplequery, startup, term
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::SessionError;
-use crate::gate::Permit;
+use pgward_policy::Permit;
+use pgwire::messages::extendedquery::Parse;
+use pgwire::messages::simplequery::Query;
 
 /// pgwire's codec has no FunctionCall ('F', the fastpath interface pgjdbc uses for large
 /// objects); this is the one place its type byte is named.
@@ -239,6 +241,23 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         self.append(frame.bytes);
     }
 
+    /// Queues, in place of a denied Query or FunctionCall, a Query that fails to parse
+    /// upstream, so PostgreSQL's own state machine aborts the transaction and answers in
+    /// order; its error is rewritten into the denial on the way back.
+    pub fn push_denied_query(&mut self, marker: &str) -> Result<(), SessionError> {
+        self.push_message(&Query::new(marker.to_owned()))
+    }
+
+    /// Queues, in place of a denied Parse, a Parse of the same statement name that fails
+    /// upstream: everything up to the next Sync is then skipped by PostgreSQL itself.
+    pub fn push_denied_parse(
+        &mut self,
+        name: Option<String>,
+        marker: &str,
+    ) -> Result<(), SessionError> {
+        self.push_message(&Parse::new(name, marker.to_owned(), Vec::new()))
+    }
+
     /// Queues a message pgward itself builds, encoded by pgwire.
     pub fn push_message<M: Message>(&mut self, message: &M) -> Result<(), SessionError> {
         let mut buf = BytesMut::new();
@@ -353,6 +372,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn test_permit() -> Permit {
+        let policy =
+            pgward_policy::Policy::from_sources(&[("t.yaml", "roles:\n  r: {}\n")]).unwrap();
+        policy.check("r", &[]).unwrap()
+    }
+
     #[tokio::test]
     async fn frames_split_and_rejoin_without_loss() {
         let mut wire = BytesMut::new();
@@ -371,7 +396,7 @@ mod tests {
         let mut w = FrameWriter::new(tx);
         while let Some(f) = r.read_frame().await.unwrap() {
             kinds.push(f.frontend());
-            w.push_statement(f, &crate::gate::Permit::for_tests());
+            w.push_statement(f, &test_permit());
         }
         w.flush().await.unwrap();
         drop(w);

@@ -1,49 +1,125 @@
-//! The enforcement gate: the one place in a session where a statement is decided.
+//! The enforcement gate: the one place where a statement is decided.
 //!
 //! Nothing that carries a statement (Query, Parse, FunctionCall) reaches the upstream
-//! without a `Permit` from here (`FrameWriter::push_statement` takes one).
-//!
-//! TODO(enforcement issue): `AllowAllStandIn` is a stand-in that permits everything.
-//! It exists so the relay has its final shape; the enforcement issue replaces it with
-//! analysis (pgward-sql) and a policy check (pgward-policy).
+//! without a `pgward_policy::Permit` from here (`FrameWriter::push_statement` takes one).
+//! Text is analysed by pgward-sql against the database's catalog and the session's
+//! pinned search_path, then checked by pgward-policy; decisions are cached per policy
+//! version and catalog snapshot, role, search_path and statement text. Anything that
+//! cannot be analysed is denied (fail closed).
 
-/// Evidence that a statement was decided and may be forwarded. Only this module can
-/// make one.
-#[derive(Debug)]
-pub struct Permit {
-    _evidence: (),
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use pgward_policy::{CacheKey, DecisionCache, Denial, FuncName, Need, Permit, Policy};
+use pgward_sql::{AnalyseContext, StatementAccess, StatementKind};
+
+use crate::catalog::LoadedCatalog;
+
+/// Decisions kept per process; enough for the distinct statements of many ORMs.
+const CACHE_ENTRIES: usize = 50_000;
+
+/// What a session decides with: its role and the search_path pinned at its start.
+#[derive(Debug, Clone)]
+pub struct SessionPolicy {
+    pub role: String,
+    pub search_path: Vec<String>,
 }
 
-impl Permit {
-    #[cfg(test)]
-    pub(crate) fn for_tests() -> Permit {
-        Permit { _evidence: () }
+/// The policy snapshot and the decision cache.
+pub struct Gate {
+    policy: ArcSwap<Policy>,
+    cache: DecisionCache,
+}
+
+impl Gate {
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy: ArcSwap::from_pointee(policy),
+            cache: DecisionCache::new(CACHE_ENTRIES),
+        }
+    }
+
+    /// The current policy snapshot.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+
+    /// Swaps in a policy that compiled cleanly. Cached decisions of the old version
+    /// are never hit again (the version is part of the key).
+    pub fn replace_policy(&self, policy: Policy) {
+        self.policy.store(Arc::new(policy));
+    }
+
+    /// Decides SQL text (one Query or Parse message, possibly several statements).
+    pub fn decide_sql(
+        &self,
+        session: &SessionPolicy,
+        catalog: Option<&LoadedCatalog>,
+        sql: &str,
+    ) -> Result<Permit, Denial> {
+        let policy = self.policy.load();
+        let Some(catalog) = catalog else {
+            return Err(policy.deny_unanalysable(
+                &session.role,
+                "the database catalog is not loaded yet (pgward could not read it upstream)",
+                0,
+            ));
+        };
+        let key = CacheKey {
+            version: mix(policy.version(), catalog.generation),
+            role: &session.role,
+            search_path: &session.search_path,
+            statement: sql,
+        };
+        self.cache.get_or_insert_with(&key, || {
+            let ctx = AnalyseContext {
+                catalog: &catalog.catalog,
+                search_path: &session.search_path,
+            };
+            let decided = match pgward_sql::analyse(sql, &ctx) {
+                Ok(statements) => policy.check(&session.role, &statements),
+                Err(e) => Err(policy.deny_unanalysable(&session.role, e.to_string(), 0)),
+            };
+            with_audit(decided)
+        })
+    }
+
+    /// Decides a FunctionCall message: exactly like a SQL call of the function its OID
+    /// names in the catalog.
+    pub fn decide_function_call(
+        &self,
+        session: &SessionPolicy,
+        catalog: Option<&LoadedCatalog>,
+        oid: u32,
+    ) -> Result<Permit, Denial> {
+        let policy = self.policy.load();
+        let function = catalog.and_then(|c| c.catalog.function_by_oid(oid));
+        let Some(function) = function else {
+            return Err(policy.deny_unanalysable(
+                &session.role,
+                format!("FunctionCall of unknown function OID {oid}"),
+                0,
+            ));
+        };
+        let access = StatementAccess {
+            kind: StatementKind::Call,
+            needs: [Need::Function {
+                function: FuncName::new(function.schema.clone(), function.name.clone()),
+            }]
+            .into_iter()
+            .collect(),
+            normalized: format!("FunctionCall {}.{}", function.schema, function.name),
+        };
+        with_audit(policy.check(&session.role, &[access]))
     }
 }
 
-/// What the gate is asked to decide.
-#[derive(Debug, Clone, Copy)]
-pub enum Decide<'a> {
-    /// The SQL text of a Query or a Parse message (possibly several statements).
-    Sql(&'a [u8]),
-    /// A FunctionCall message naming a function by OID.
-    FunctionCall { oid: u32 },
+/// For a role in audit mode a denial becomes a Permit that records `would_deny`.
+fn with_audit(decided: Result<Permit, Denial>) -> Result<Permit, Denial> {
+    decided.or_else(Denial::audit_permit)
 }
 
-/// Why a statement may not be forwarded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denied {
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-/// The stand-in gate of the relay issue: permits every statement. Clearly not a
-/// policy: it is replaced by the enforcement issue.
-#[derive(Debug, Default, Clone)]
-pub struct AllowAllStandIn;
-
-impl AllowAllStandIn {
-    pub fn decide(&self, _what: Decide<'_>) -> Result<Permit, Denied> {
-        Ok(Permit { _evidence: () })
-    }
+/// One cache "version" from the policy version and the catalog snapshot.
+fn mix(policy_version: u64, catalog_generation: u64) -> u64 {
+    policy_version ^ catalog_generation.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }

@@ -6,14 +6,19 @@
 
 pub mod auth;
 pub mod cancel;
+pub mod catalog;
 pub mod config;
 pub mod conn;
 pub mod deps;
+pub mod encoding;
+pub mod enforce;
 pub mod error;
 pub mod frame;
 pub mod gate;
 pub mod handshake;
+pub mod pinning;
 pub mod relay;
+pub mod reload;
 pub mod secret;
 pub mod server;
 pub mod session;

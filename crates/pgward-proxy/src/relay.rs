@@ -3,21 +3,28 @@
 //! one batch, so a pipelined client costs one write per read. Backpressure is natural:
 //! a direction does not read more until its last batch was written.
 //!
-//! Never forwards a Query, Parse or FunctionCall without a `Permit` from the gate.
+//! Never forwards a Query, Parse or FunctionCall without a `Permit` from the gate; a
+//! denied one is replaced by a stand-in that fails upstream (see `enforce`).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use pgward_policy::{Denial, Mode, Permit};
 use pgwire::messages::terminate::Terminate;
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
+use tracing::{debug, info, warn};
 
+use crate::catalog::CatalogHandle;
 use crate::conn::ClientConn;
 use crate::deps::Deps;
+use crate::encoding::ClientEncoding;
+use crate::enforce::Denials;
 use crate::error::SessionError;
-use crate::frame::{Backend, BodyReader, FrameReader, FrameWriter, Frontend};
-use crate::gate::Decide;
+use crate::frame::{Backend, BodyReader, Frame, FrameReader, FrameWriter, Frontend};
+use crate::gate::SessionPolicy;
 use crate::handshake::ClientIo;
+use crate::pinning::check_parameter_status;
 use crate::upstream::{UpstreamConn, UpstreamIo};
 
 /// How a relay ended.
@@ -29,15 +36,54 @@ pub enum RelayEnd {
     UpstreamClosed,
     /// pgward is shutting down and the drain period is over.
     Shutdown,
+    /// A pinned setting changed upstream; the session was ended.
+    PinBroken,
 }
 
-/// Relays until one side ends. Cancel-safe with respect to `shutdown` only in the
-/// sense that a cancelled relay drops both connections.
+/// What one session decides with, shared by both directions.
+pub struct SessionCtx {
+    pub policy: SessionPolicy,
+    pub database: String,
+    pub catalog: CatalogHandle,
+    /// `None` once the client switched to an encoding pgward cannot decode: every
+    /// statement is then denied.
+    pub encoding: Mutex<Option<ClientEncoding>>,
+    pub denials: Denials,
+    /// ReadyForQuery messages the client was sent since the relay started.
+    pub syncs_done: AtomicU64,
+    /// A catalog reload this session's own DDL started: its next statement waits for
+    /// it, so a migration can use the table it just created. Other sessions never wait.
+    pub pending_refresh: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// How long a session waits for the refresh its own DDL started.
+const DDL_REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl SessionCtx {
+    pub fn new(policy: SessionPolicy, database: String, catalog: CatalogHandle) -> Self {
+        Self {
+            policy,
+            database,
+            catalog,
+            encoding: Mutex::new(Some(ClientEncoding::Utf8)),
+            denials: Denials::new(),
+            syncs_done: AtomicU64::new(0),
+            pending_refresh: Mutex::new(None),
+        }
+    }
+
+    fn encoding(&self) -> Option<ClientEncoding> {
+        self.encoding.lock().ok().and_then(|e| *e)
+    }
+}
+
+/// Relays until one side ends.
 #[tracing::instrument(skip_all)]
 pub async fn relay(
     client: &mut ClientConn,
     upstream: UpstreamConn,
     deps: &Arc<Deps>,
+    ctx: &SessionCtx,
     shutdown: &CancellationToken,
 ) -> Result<RelayEnd, SessionError> {
     let UpstreamConn { mut r, mut w } = upstream;
@@ -45,8 +91,8 @@ pub async fn relay(
         r: client_r,
         w: client_w,
     } = client;
-    let to_upstream = client_to_upstream(client_r, &mut w, deps);
-    let to_client = upstream_to_client(&mut r, client_w);
+    let to_upstream = client_to_upstream(client_r, &mut w, deps, ctx);
+    let to_client = upstream_to_client(&mut r, client_w, deps, ctx);
     tokio::select! {
         end = to_upstream => end,
         end = to_client => end,
@@ -59,7 +105,10 @@ async fn client_to_upstream(
     client: &mut FrameReader<ReadHalf<ClientIo>>,
     upstream: &mut FrameWriter<WriteHalf<UpstreamIo>>,
     deps: &Deps,
+    ctx: &SessionCtx,
 ) -> Result<RelayEnd, SessionError> {
+    // Sync points (Query, Sync, FunctionCall) sent upstream: each gets one ReadyForQuery.
+    let mut syncs_sent: u64 = 0;
     loop {
         if !client.fill().await? {
             // The client vanished without Terminate: end the upstream session politely.
@@ -67,28 +116,56 @@ async fn client_to_upstream(
             let _ = upstream.flush().await;
             return Ok(RelayEnd::ClientClosed);
         }
+        let pending = ctx.pending_refresh.lock().ok().and_then(|mut p| p.take());
+        if let Some(refresh) = pending {
+            let _ = tokio::time::timeout(DDL_REFRESH_WAIT, refresh).await;
+        }
         let mut terminated = false;
         while let Some(frame) = client.next_frame()? {
             match frame.frontend() {
-                Frontend::Query | Frontend::Parse => {
-                    let sql = statement_text(frame.frontend(), frame.body());
-                    match deps.gate.decide(Decide::Sql(sql)) {
+                Frontend::Query => {
+                    syncs_sent += 1;
+                    let sql = statement_text(Frontend::Query, frame.body());
+                    match decide_sql(deps, ctx, sql) {
                         Ok(permit) => upstream.push_statement(frame, &permit),
-                        Err(denied) => {
-                            // The stand-in never denies; enforcement replaces this.
-                            return Err(SessionError::Protocol(denied.message));
+                        Err(denial) => {
+                            let marker = ctx.denials.register(&denial, syncs_sent);
+                            upstream.push_denied_query(&marker)?;
+                        }
+                    }
+                }
+                Frontend::Parse => {
+                    let sql = statement_text(Frontend::Parse, frame.body());
+                    match decide_sql(deps, ctx, sql) {
+                        Ok(permit) => upstream.push_statement(frame, &permit),
+                        Err(denial) => {
+                            let name = parse_name(frame.body());
+                            let marker = ctx.denials.register(&denial, syncs_sent + 1);
+                            upstream.push_denied_parse(name, &marker)?;
                         }
                     }
                 }
                 Frontend::FunctionCall => {
+                    syncs_sent += 1;
                     let oid = BodyReader::new(frame.body())
                         .i32()
                         .map(|v| u32::from_be_bytes(v.to_be_bytes()))
                         .ok_or_else(|| SessionError::Protocol("malformed FunctionCall".into()))?;
-                    match deps.gate.decide(Decide::FunctionCall { oid }) {
+                    let catalog = ctx.catalog.current();
+                    let decided =
+                        deps.gate
+                            .decide_function_call(&ctx.policy, catalog.as_deref(), oid);
+                    match record(decided) {
                         Ok(permit) => upstream.push_statement(frame, &permit),
-                        Err(denied) => return Err(SessionError::Protocol(denied.message)),
+                        Err(denial) => {
+                            let marker = ctx.denials.register(&denial, syncs_sent);
+                            upstream.push_denied_query(&marker)?;
+                        }
                     }
+                }
+                Frontend::Sync => {
+                    syncs_sent += 1;
+                    upstream.push(frame);
                 }
                 Frontend::Terminate => {
                     upstream.push(frame);
@@ -104,7 +181,6 @@ async fn client_to_upstream(
                 | Frontend::Execute
                 | Frontend::Describe
                 | Frontend::Close
-                | Frontend::Sync
                 | Frontend::Flush
                 | Frontend::CopyData
                 | Frontend::CopyDone
@@ -120,6 +196,33 @@ async fn client_to_upstream(
     }
 }
 
+/// Decodes and decides the SQL of a Query or Parse.
+fn decide_sql(deps: &Deps, ctx: &SessionCtx, sql: &[u8]) -> Result<Permit, Denial> {
+    let catalog = ctx.catalog.current();
+    let decided = match ctx.encoding().and_then(|e| e.decode(sql)) {
+        Some(text) => deps.gate.decide_sql(&ctx.policy, catalog.as_deref(), &text),
+        None => Err(deps.gate.policy().deny_unanalysable(
+            &ctx.policy.role,
+            "the statement is not valid text in the session's client_encoding",
+            0,
+        )),
+    };
+    record(decided)
+}
+
+/// Logs what the gate decided (no statement text: it may hold literal values).
+fn record(decided: Result<Permit, Denial>) -> Result<Permit, Denial> {
+    match &decided {
+        Ok(permit) => {
+            if let Some(would) = permit.would_deny() {
+                info!(decision = "would_deny", reason = %would.message(), "audit mode: forwarded");
+            }
+        }
+        Err(denial) => warn!(decision = "deny", reason = %denial.message(), "statement denied"),
+    }
+    decided
+}
+
 /// The SQL text of a Query (`query\0`) or Parse (`name\0query\0...`) body.
 fn statement_text(kind: Frontend, body: &[u8]) -> &[u8] {
     let mut r = BodyReader::new(body);
@@ -129,10 +232,20 @@ fn statement_text(kind: Frontend, body: &[u8]) -> &[u8] {
     r.cstr().unwrap_or_default()
 }
 
+/// The statement name of a Parse body (`None` for the unnamed statement).
+fn parse_name(body: &[u8]) -> Option<String> {
+    BodyReader::new(body)
+        .cstr()
+        .filter(|n| !n.is_empty())
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+}
+
 /// Upstream -> client. Decodes nothing but the kinds pgward watches.
 async fn upstream_to_client(
     upstream: &mut FrameReader<ReadHalf<UpstreamIo>>,
     client: &mut FrameWriter<WriteHalf<ClientIo>>,
+    deps: &Deps,
+    ctx: &SessionCtx,
 ) -> Result<RelayEnd, SessionError> {
     loop {
         if !upstream.fill().await? {
@@ -141,12 +254,32 @@ async fn upstream_to_client(
         }
         while let Some(frame) = upstream.next_frame()? {
             match frame.backend() {
-                Backend::ReadyForQuery
-                | Backend::ErrorResponse
-                | Backend::CommandComplete
-                | Backend::ParameterStatus
-                | Backend::NoticeResponse
-                | Backend::PassThrough => client.push(frame),
+                Backend::ErrorResponse => match ctx.denials.rewrite(frame.body()) {
+                    Some(denied) => client.push_message(&denied)?,
+                    None => client.push(frame),
+                },
+                Backend::ReadyForQuery => {
+                    let seq = ctx.syncs_done.fetch_add(1, Ordering::AcqRel) + 1;
+                    ctx.denials.sync_completed(seq);
+                    client.push(frame);
+                }
+                Backend::CommandComplete => {
+                    if is_ddl_tag(frame.body()) {
+                        let refresh = deps.catalogs.refresh_in_background(&ctx.database);
+                        if let Ok(mut p) = ctx.pending_refresh.lock() {
+                            *p = Some(refresh);
+                        }
+                    }
+                    client.push(frame);
+                }
+                Backend::ParameterStatus => {
+                    if let Some(end) = watch_parameter(deps, ctx, &frame) {
+                        client.flush().await?;
+                        return Ok(end);
+                    }
+                    client.push(frame);
+                }
+                Backend::NoticeResponse | Backend::PassThrough => client.push(frame),
                 Backend::BackendKeyData
                 | Backend::Authentication
                 | Backend::NegotiateProtocolVersion => {
@@ -160,5 +293,34 @@ async fn upstream_to_client(
             }
         }
         client.flush().await?;
+    }
+}
+
+/// CommandComplete tags of statements that change the catalog.
+fn is_ddl_tag(body: &[u8]) -> bool {
+    const DDL: [&[u8]; 6] = [
+        b"CREATE", b"ALTER", b"DROP", b"COMMENT", b"GRANT", b"REVOKE",
+    ];
+    DDL.iter().any(|p| body.starts_with(p))
+}
+
+/// Tracks client_encoding and ends the session if a pinned value changed.
+fn watch_parameter(deps: &Deps, ctx: &SessionCtx, frame: &Frame) -> Option<RelayEnd> {
+    let mut b = BodyReader::new(frame.body());
+    let name = String::from_utf8_lossy(b.cstr()?).into_owned();
+    let value = String::from_utf8_lossy(b.cstr()?).into_owned();
+    if name == "client_encoding" {
+        if let Ok(mut current) = ctx.encoding.lock() {
+            *current = ClientEncoding::from_pg_name(&value);
+        }
+    }
+    let broken = check_parameter_status(&name, &value)?;
+    let audit = deps.gate.policy().mode(&ctx.policy.role) == Some(Mode::Audit);
+    if audit {
+        info!(decision = "would_deny", reason = %broken, "audit mode: pinned setting changed");
+        None
+    } else {
+        warn!(reason = %broken, "pinned setting changed upstream: ending the session");
+        Some(RelayEnd::PinBroken)
     }
 }

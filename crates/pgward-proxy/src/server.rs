@@ -19,6 +19,13 @@ pub async fn run(listener: TcpListener, deps: Arc<Deps>, shutdown: CancellationT
     if let Ok(addr) = listener.local_addr() {
         info!(%addr, "pgward listening");
     }
+    let background = CancellationToken::new();
+    tokio::spawn(crate::reload::watch_files(deps.clone(), background.clone()));
+    let refresh = tokio::spawn(
+        deps.catalogs
+            .clone()
+            .refresh_loop(deps.config.upstream.catalog_refresh),
+    );
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -55,5 +62,7 @@ pub async fn run(listener: TcpListener, deps: Arc<Deps>, shutdown: CancellationT
         end_sessions.cancel();
         sessions.wait().await;
     }
+    background.cancel();
+    refresh.abort();
     info!("pgward stopped");
 }

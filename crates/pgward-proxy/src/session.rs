@@ -15,8 +15,10 @@ use crate::cancel::forward_cancel;
 use crate::conn::ClientConn;
 use crate::deps::Deps;
 use crate::error::{SessionError, UserFacing};
+use crate::gate::SessionPolicy;
 use crate::handshake::{handshake, Handshake, TlsInfo};
-use crate::relay::{relay, RelayEnd};
+use crate::pinning::{check_startup, pinned_params};
+use crate::relay::{relay, RelayEnd, SessionCtx};
 use crate::startup::StartupPacket;
 use crate::upstream::{connect_upstream, Upstream};
 
@@ -140,13 +142,37 @@ async fn authenticated_session(
     span.record("pgward.auth.method", auth.method.as_str());
     info!("client authenticated");
 
+    check_startup(startup)?;
+    let policy = deps.gate.policy();
+    let search_path = policy
+        .role_settings(&auth.role)
+        .map(|s| s.search_path().to_vec())
+        .unwrap_or_else(|| vec!["public".to_owned()]);
+    if policy.role(&auth.role).is_none() {
+        warn!(role = %auth.role, "the user's role has no policy: every statement will be denied");
+    }
+    drop(policy);
+    let pinned = pinned_params(&search_path);
+    let catalog = deps.catalogs.handle(&auth.database);
     let Upstream {
         conn,
         pid,
         secret,
         startup_frames,
         ready,
-    } = connect_upstream(deps, startup, &auth, client).await?;
+    } = connect_upstream(deps, startup, &auth, &pinned, client).await?;
+    // The first session of a database waits for its catalog (later refreshes never block).
+    if deps.catalogs.get_or_load(&auth.database).await.is_none() {
+        warn!(database = %auth.database, "no catalog: statements that need it will be denied");
+    }
+    let ctx = SessionCtx::new(
+        SessionPolicy {
+            role: auth.role.clone(),
+            search_path,
+        },
+        auth.database.clone(),
+        catalog,
+    );
     let (client_secret, _cancel_guard) = deps.cancel.register(pid, secret);
 
     // What PostgreSQL itself sends after authentication, with pgward's own cancel
@@ -161,5 +187,5 @@ async fn authenticated_session(
     client.w.push(ready);
     client.w.flush().await?;
 
-    relay(client, conn, deps, shutdown).await
+    relay(client, conn, deps, &ctx, shutdown).await
 }

@@ -42,8 +42,13 @@ impl StartupPacket {
 
     /// The upstream StartupMessage: protocol 3.0, `user` replaced by the upstream user,
     /// then every other parameter the client sent, in its order, except protocol
-    /// extension options (`_pq_.*`) which pgward does not negotiate.
-    pub fn upstream_body(&self, upstream_user: &str, database: &str) -> Vec<u8> {
+    /// extension options (`_pq_.*`) which pgward does not negotiate, then `pinned`.
+    pub fn upstream_body(
+        &self,
+        upstream_user: &str,
+        database: &str,
+        pinned: &[(String, String)],
+    ) -> Vec<u8> {
         let mut b = BytesMut::new();
         b.put_i32(Startup::PROTOCOL_VERSION_3_0);
         put_pair(&mut b, "user", upstream_user);
@@ -52,6 +57,9 @@ impl StartupPacket {
             if k == "user" || k == "database" || k.starts_with("_pq_.") {
                 continue;
             }
+            put_pair(&mut b, k, v);
+        }
+        for (k, v) in pinned {
             put_pair(&mut b, k, v);
         }
         b.put_u8(0);
@@ -180,7 +188,7 @@ mod tests {
             panic!("not a startup packet")
         };
         assert_eq!(p.param("user"), Some("alice"));
-        let up = p.upstream_body("app_ro", "shop");
+        let up = p.upstream_body("app_ro", "shop", &[("search_path".into(), "public".into())]);
         let FirstPacket::Startup(q) = parse_first_packet(&up).unwrap() else {
             panic!("not a startup packet")
         };
@@ -191,6 +199,7 @@ mod tests {
                 ("database".to_owned(), "shop".to_owned()),
                 ("options".to_owned(), "-c geqo=off".to_owned()),
                 ("application_name".to_owned(), "x".to_owned()),
+                ("search_path".to_owned(), "public".to_owned()),
             ]
         );
     }

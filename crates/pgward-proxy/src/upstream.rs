@@ -81,6 +81,7 @@ pub async fn connect_upstream(
     deps: &Arc<Deps>,
     startup: &StartupPacket,
     auth: &Authenticated,
+    pinned: &[(String, String)],
     client: &mut ClientConn,
 ) -> Result<Upstream, SessionError> {
     let io = tokio::time::timeout(deps.config.upstream.connect_timeout, connect_tls(deps))
@@ -89,7 +90,7 @@ pub async fn connect_upstream(
     let (r, w) = tokio::io::split(io);
     let mut r = FrameReader::new(r, MAX_BACKEND_MESSAGE);
     let mut w = FrameWriter::new(w);
-    w.push_untagged(&startup.upstream_body(&auth.upstream_user, &auth.database));
+    w.push_untagged(&startup.upstream_body(&auth.upstream_user, &auth.database, pinned));
     w.flush().await?;
 
     let mut scram: Option<ScramSha256> = None;

@@ -112,10 +112,11 @@ impl Resolver<'_> {
                 expr, low, high, ..
             } => self.exprs([&**expr, &**low, &**high]),
             Expr::BinaryOp { left, op, right } => {
-                if matches!(
-                    op,
-                    BinaryOperator::PGCustomBinaryOperator(_) | BinaryOperator::Custom(_)
-                ) {
+                let reviewed = match op {
+                    BinaryOperator::PGCustomBinaryOperator(path) => is_reviewed_pg_operator(path),
+                    _ => true,
+                };
+                if !reviewed || matches!(op, BinaryOperator::Custom(_)) {
                     return Err(AnalyseError::unsupported(format!(
                         "expression not supported: operator {op}"
                     )));
@@ -382,4 +383,16 @@ impl Resolver<'_> {
         }
         Ok(())
     }
+}
+
+/// `OPERATOR(pg_catalog.op)` as psql writes it (`c.relname OPERATOR(pg_catalog.~) '^x$'`):
+/// allowed for the built-in comparison, pattern, arithmetic and containment operators,
+/// whose implementations are on the safe function list. Any other schema, or an
+/// operator not in this table, is denied.
+fn is_reviewed_pg_operator(path: &[String]) -> bool {
+    const REVIEWED: &[&str] = &[
+        "=", "<>", "!=", "<", ">", "<=", ">=", "~", "!~", "~*", "!~*", "~~", "!~~", "~~*", "!~~*",
+        "+", "-", "*", "/", "%", "||", "@>", "<@", "&&",
+    ];
+    matches!(path, [schema, op] if schema == "pg_catalog" && REVIEWED.contains(&op.as_str()))
 }

@@ -595,3 +595,16 @@ fn resolution_errors() {
     err("SELECT \"Email\" FROM customers", "does not exist");
     err("SELECT * INTO newtab FROM customers", "SELECT INTO");
 }
+
+#[test]
+fn psql_operator_syntax_is_allowed_only_for_reviewed_pg_catalog_operators() {
+    has(
+        "SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relname OPERATOR(pg_catalog.~) '^(customers)$' COLLATE pg_catalog.default",
+        &["select pg_catalog.pg_class.relname"],
+    );
+    err("SELECT 1 WHERE 'a' OPERATOR(public.~) 'b'", "operator");
+    err(
+        "SELECT 1 WHERE 'a' OPERATOR(pg_catalog.###) 'b'",
+        "operator",
+    );
+}

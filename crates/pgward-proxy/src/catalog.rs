@@ -1,0 +1,203 @@
+//! The upstream catalog, per database: schemas, relations (tables, partitions, views,
+//! sequences, ...) with their columns, and function names by OID.
+//!
+//! Loaded over mutual TLS as `upstream.catalog_user` from pg_catalog (not
+//! information_schema, which hides columns the catalog user has no privileges on). A
+//! session waits only for the first load of its database; refreshes (on an interval and
+//! after DDL) run in the background and swap the snapshot atomically.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use dashmap::DashMap;
+use pgward_sql::{Catalog, RelKind};
+use tokio::sync::Mutex;
+use tokio_postgres_rustls::MakeRustlsConnect;
+use tracing::{info, warn};
+
+use crate::config::UpstreamConfig;
+
+/// One loaded snapshot. `generation` is unique across all databases and loads, so a
+/// decision cached against one snapshot is never reused against another.
+pub struct LoadedCatalog {
+    pub catalog: Catalog,
+    pub generation: u64,
+}
+
+#[derive(Default)]
+struct DbCatalog {
+    current: ArcSwapOption<LoadedCatalog>,
+    /// Serializes loads of one database.
+    loading: Mutex<()>,
+}
+
+/// A session's view of its database's catalog: always the newest snapshot.
+#[derive(Clone)]
+pub struct CatalogHandle(Arc<DbCatalog>);
+
+impl CatalogHandle {
+    pub fn current(&self) -> Option<Arc<LoadedCatalog>> {
+        self.0.current.load_full()
+    }
+}
+
+/// Catalogs of every database sessions have used.
+pub struct CatalogStore {
+    by_db: DashMap<String, Arc<DbCatalog>>,
+    next_generation: AtomicU64,
+    upstream: UpstreamConfig,
+    tls: rustls::ClientConfig,
+}
+
+const RELATIONS_SQL: &str = "\
+SELECT n.nspname::text, c.relname::text, c.relkind::text, \
+       coalesce(array_agg(a.attname::text ORDER BY a.attnum) \
+                FILTER (WHERE a.attnum > 0 AND NOT a.attisdropped), '{}') \
+FROM pg_catalog.pg_class c \
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') \
+GROUP BY 1, 2, 3";
+
+const SCHEMAS_SQL: &str = "SELECT nspname::text FROM pg_catalog.pg_namespace";
+
+const FUNCTIONS_SQL: &str = "\
+SELECT p.oid::int8, n.nspname::text, p.proname::text \
+FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+
+impl CatalogStore {
+    pub fn new(upstream: UpstreamConfig, tls: rustls::ClientConfig) -> Self {
+        Self {
+            by_db: DashMap::new(),
+            next_generation: AtomicU64::new(1),
+            upstream,
+            tls,
+        }
+    }
+
+    fn entry(&self, db: &str) -> Arc<DbCatalog> {
+        self.by_db.entry(db.to_owned()).or_default().clone()
+    }
+
+    /// A cheap handle on `db`'s snapshots for a session (no map lookup per statement).
+    pub fn handle(&self, db: &str) -> CatalogHandle {
+        CatalogHandle(self.entry(db))
+    }
+
+    /// The current snapshot of `db`, if one was loaded.
+    pub fn current(&self, db: &str) -> Option<Arc<LoadedCatalog>> {
+        self.by_db.get(db).and_then(|e| e.current.load_full())
+    }
+
+    /// The snapshot of `db`, loading it first if there is none yet (bounded by the
+    /// upstream connect timeout). `None` if it cannot be loaded: statements that need
+    /// it are then denied. Cancel-safe.
+    pub async fn get_or_load(&self, db: &str) -> Option<Arc<LoadedCatalog>> {
+        let entry = self.entry(db);
+        if let Some(c) = entry.current.load_full() {
+            return Some(c);
+        }
+        let _guard = entry.loading.lock().await;
+        if let Some(c) = entry.current.load_full() {
+            return Some(c);
+        }
+        self.load_into(db, &entry).await;
+        entry.current.load_full()
+    }
+
+    /// Reloads `db` in the background (after DDL, or on the refresh interval). The
+    /// handle lets the session that ran the DDL wait for it before its next statement.
+    pub fn refresh_in_background(self: &Arc<Self>, db: &str) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        let db = db.to_owned();
+        tokio::spawn(async move {
+            let entry = store.entry(&db);
+            let _guard = entry.loading.lock().await;
+            store.load_into(&db, &entry).await;
+        })
+    }
+
+    /// Refreshes every known database, forever, every `every`.
+    pub async fn refresh_loop(self: Arc<Self>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let dbs: Vec<String> = self.by_db.iter().map(|e| e.key().clone()).collect();
+            for db in dbs {
+                drop(self.refresh_in_background(&db));
+            }
+        }
+    }
+
+    async fn load_into(&self, db: &str, entry: &DbCatalog) {
+        let timeout = self.upstream.connect_timeout * 4;
+        match tokio::time::timeout(timeout, self.load(db)).await {
+            Ok(Ok(catalog)) => {
+                let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+                info!(database = db, generation, "catalog loaded");
+                entry.current.store(Some(Arc::new(LoadedCatalog {
+                    catalog,
+                    generation,
+                })));
+            }
+            Ok(Err(e)) => warn!(database = db, error = %e, "catalog load failed"),
+            Err(_) => warn!(database = db, "catalog load timed out"),
+        }
+    }
+
+    async fn load(&self, db: &str) -> Result<Catalog, tokio_postgres::Error> {
+        let up = &self.upstream;
+        let user = up.catalog_user.as_deref().unwrap_or("pgward_catalog");
+        let mut config = tokio_postgres::Config::new();
+        match up.host.parse::<IpAddr>() {
+            // Verify the certificate against server_name, connect to the address.
+            Ok(ip) => config.host(&up.server_name).hostaddr(ip),
+            Err(_) => config.host(&up.host),
+        };
+        config
+            .port(up.port)
+            .user(user)
+            .dbname(db)
+            .application_name("pgward catalog")
+            .connect_timeout(up.connect_timeout)
+            .ssl_mode(tokio_postgres::config::SslMode::Require);
+        if let Some(pw) = &up.password {
+            config.password(pw.expose());
+        }
+        let (client, connection) = config
+            .connect(MakeRustlsConnect::new(self.tls.clone()))
+            .await?;
+        let conn = tokio::spawn(connection);
+        let mut catalog = Catalog::new();
+        for row in client.query(SCHEMAS_SQL, &[]).await? {
+            catalog.add_schema(row.get::<_, String>(0));
+        }
+        for row in client.query(RELATIONS_SQL, &[]).await? {
+            let kind = match row.get::<_, String>(2).as_str() {
+                "r" => RelKind::Table,
+                "p" => RelKind::PartitionedTable,
+                "v" => RelKind::View,
+                "m" => RelKind::MaterializedView,
+                "f" => RelKind::ForeignTable,
+                _ => RelKind::Sequence,
+            };
+            catalog.add_relation(
+                row.get::<_, String>(0),
+                row.get::<_, String>(1),
+                kind,
+                row.get::<_, Vec<String>>(3),
+            );
+        }
+        for row in client.query(FUNCTIONS_SQL, &[]).await? {
+            let oid = u32::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+            catalog.add_function(oid, row.get::<_, String>(1), row.get::<_, String>(2));
+        }
+        drop(client);
+        let _ = conn.await;
+        Ok(catalog)
+    }
+}
