@@ -72,6 +72,21 @@ impl SessionCtx {
         }
     }
 
+    /// Takes note of a ParameterStatus sent during startup.
+    pub fn observe_startup_parameter(&self, frame: &Frame) {
+        if frame.backend() != Backend::ParameterStatus {
+            return;
+        }
+        let mut b = BodyReader::new(frame.body());
+        if let (Some(name), Some(value)) = (b.cstr(), b.cstr()) {
+            if name == b"client_encoding" {
+                if let Ok(mut current) = self.encoding.lock() {
+                    *current = ClientEncoding::from_pg_name(&String::from_utf8_lossy(value));
+                }
+            }
+        }
+    }
+
     fn encoding(&self) -> Option<ClientEncoding> {
         self.encoding.lock().ok().and_then(|e| *e)
     }

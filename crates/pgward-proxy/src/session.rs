@@ -173,6 +173,10 @@ async fn authenticated_session(
         auth.database.clone(),
         catalog,
     );
+    // The client_encoding the session starts with (PGCLIENTENCODING, startup packet).
+    for frame in &startup_frames {
+        ctx.observe_startup_parameter(frame);
+    }
     let (client_secret, _cancel_guard) = deps.cancel.register(pid, secret);
 
     // What PostgreSQL itself sends after authentication, with pgward's own cancel
