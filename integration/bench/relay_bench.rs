@@ -368,6 +368,7 @@ fn start_pgward(
         otlp_endpoint: None,
         limits: Vec::new(),
         upstream_password: None,
+        extra: Vec::new(),
     };
     let config = cluster.write_pgward_files(dir, &files, &logins)?;
     let login = logins

@@ -23,6 +23,8 @@ pub struct ProxyOptions {
     pub logins: Option<Vec<DevLogin>>,
     /// Replaces the repository's `policies/` directory.
     pub policies: Option<PathBuf>,
+    /// Extra top-level lines for pgward.yaml (`audit:`, `admin:`, `telemetry:`).
+    pub extra: Vec<String>,
 }
 
 impl ProxyOptions {
@@ -74,6 +76,7 @@ impl Default for ProxyOptions {
             upstream_password: None,
             logins: None,
             policies: None,
+            extra: Vec::new(),
         }
     }
 }
@@ -116,6 +119,7 @@ pub async fn start_proxy(opts: ProxyOptions) -> Proxy {
         otlp_endpoint: None,
         limits: opts.limits.clone(),
         upstream_password: opts.upstream_password.clone(),
+        extra: opts.extra.clone(),
     };
     let config_path = match cluster.write_pgward_files(dir.path(), &files, &logins) {
         Ok(p) => p,

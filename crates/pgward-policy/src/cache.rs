@@ -31,15 +31,15 @@ pub struct CacheKey<'a> {
 }
 
 #[derive(Debug)]
-struct Entry {
+struct Entry<V> {
     version: u64,
     role: Box<str>,
     search_path: Box<[String]>,
     statement: Box<str>,
-    decision: Result<Permit, Denial>,
+    decision: V,
 }
 
-impl Entry {
+impl<V> Entry<V> {
     fn matches(&self, key: &CacheKey<'_>) -> bool {
         self.version == key.version
             && *self.role == *key.role
@@ -51,15 +51,17 @@ impl Entry {
 /// Number of eviction slices: a full cache drops 1/EVICTION_SLICES of its entries.
 const EVICTION_SLICES: u64 = 8;
 
+/// The cached value is a decision by default; the proxy caches the decision together
+/// with what it needs to trace it (`V` must be cheap to clone, e.g. hold an `Arc`).
 #[derive(Debug)]
-pub struct DecisionCache {
-    entries: DashMap<u64, Entry>,
+pub struct DecisionCache<V = Result<Permit, Denial>> {
+    entries: DashMap<u64, Entry<V>>,
     hasher: RandomState,
     capacity: usize,
     next_slice: AtomicU64,
 }
 
-impl DecisionCache {
+impl<V: Clone> DecisionCache<V> {
     /// A cache holding at most `capacity` decisions (0 disables caching).
     pub fn new(capacity: usize) -> Self {
         DecisionCache {
@@ -76,12 +78,12 @@ impl DecisionCache {
     }
 
     /// The cached decision for exactly this key.
-    pub fn get(&self, key: &CacheKey<'_>) -> Option<Result<Permit, Denial>> {
+    pub fn get(&self, key: &CacheKey<'_>) -> Option<V> {
         let entry = self.entries.get(&self.hash(key))?;
         entry.matches(key).then(|| entry.decision.clone())
     }
 
-    pub fn insert(&self, key: &CacheKey<'_>, decision: Result<Permit, Denial>) {
+    pub fn insert(&self, key: &CacheKey<'_>, decision: V) {
         if self.capacity == 0 {
             return;
         }
@@ -106,11 +108,7 @@ impl DecisionCache {
     }
 
     /// The cached decision, or `decide()`'s, which is then cached.
-    pub fn get_or_insert_with(
-        &self,
-        key: &CacheKey<'_>,
-        decide: impl FnOnce() -> Result<Permit, Denial>,
-    ) -> Result<Permit, Denial> {
+    pub fn get_or_insert_with(&self, key: &CacheKey<'_>, decide: impl FnOnce() -> V) -> V {
         if let Some(hit) = self.get(key) {
             return hit;
         }

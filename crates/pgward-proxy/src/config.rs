@@ -27,6 +27,14 @@ struct RawConfig {
     audit: Option<RawAudit>,
     #[serde(default)]
     limits: Option<RawLimits>,
+    #[serde(default)]
+    admin: Option<RawAdmin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +62,8 @@ struct RawUpstream {
     connect_timeout_ms: Option<u64>,
     #[serde(default)]
     catalog_refresh_secs: Option<u64>,
+    #[serde(default)]
+    catalog_database: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +129,8 @@ pub struct UpstreamConfig {
     pub connect_timeout: Duration,
     /// How often every loaded catalog is re-read (DDL through pgward also triggers it).
     pub catalog_refresh: Duration,
+    /// The database whose catalog is loaded at start; `/readyz` waits for it.
+    pub catalog_database: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -157,6 +169,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub audit_path: Option<String>,
     pub limits: Limits,
+    /// The admin HTTP listener (`/metrics`, `/healthz`, `/readyz`); off when absent.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -188,6 +202,7 @@ impl Config {
             telemetry,
             audit,
             limits,
+            admin,
         } = raw;
         let listen: SocketAddr = listen
             .parse()
@@ -214,6 +229,7 @@ impl Config {
             password,
             connect_timeout_ms,
             catalog_refresh_secs,
+            catalog_database,
         } = upstream;
         let RawUpstreamTls {
             ca,
@@ -235,6 +251,7 @@ impl Config {
             password,
             connect_timeout: Duration::from_millis(connect_timeout_ms.unwrap_or(5_000)),
             catalog_refresh: Duration::from_secs(catalog_refresh_secs.unwrap_or(60).max(1)),
+            catalog_database: catalog_database.unwrap_or_else(|| "postgres".to_owned()),
         };
 
         let telemetry = match telemetry {
@@ -274,7 +291,15 @@ impl Config {
             }
         }
 
+        let admin_listen = admin
+            .map(|RawAdmin { listen }| {
+                listen
+                    .parse::<SocketAddr>()
+                    .map_err(|e| invalid(format!("admin.listen: {e} (expected host:port)")))
+            })
+            .transpose()?;
         Ok(Config {
+            admin_listen,
             path: path.to_path_buf(),
             listen,
             tls,

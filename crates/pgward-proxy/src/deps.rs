@@ -14,6 +14,7 @@ use crate::catalog::CatalogStore;
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::gate::Gate;
+use crate::observe::Observe;
 use crate::tls;
 use crate::users::Users;
 
@@ -26,6 +27,7 @@ pub struct Deps {
     pub gate: Gate,
     pub catalogs: Arc<CatalogStore>,
     pub cancel: Arc<CancelRegistry>,
+    pub observe: Observe,
     /// Per-process key for deterministic mock SCRAM salts of unknown users, so a
     /// probe cannot tell an unknown user from a wrong password.
     pub mock_salt_key: [u8; 32],
@@ -47,6 +49,7 @@ impl Deps {
         let upstream_name = tls::upstream_server_name(&config.upstream)?;
         let users = Users::load(&config.users)?;
         let policy = load_policy(&config)?;
+        let observe = Observe::new(&config)?;
         let catalogs = Arc::new(CatalogStore::new(
             config.upstream.clone(),
             (*upstream_tls).clone(),
@@ -59,6 +62,7 @@ impl Deps {
             gate: Gate::new(policy),
             catalogs,
             cancel: Arc::new(CancelRegistry::default()),
+            observe,
             mock_salt_key: rand::random(),
             config,
         }))
@@ -76,9 +80,11 @@ impl Deps {
             Ok(p) => {
                 info!(version = p.version(), "policies reloaded");
                 self.gate.replace_policy(p);
+                self.observe.metrics.policy_reload(true);
             }
             Err(e) => {
                 warn!(error = %e, "policy reload failed; keeping the previous policy");
+                self.observe.metrics.policy_reload(false);
                 first_error.get_or_insert(e);
             }
         }

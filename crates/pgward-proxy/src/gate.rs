@@ -25,10 +25,18 @@ pub struct SessionPolicy {
     pub search_path: Vec<String>,
 }
 
+/// A decision and the analysis it was made on (empty when the text could not be
+/// analysed), which the session needs to trace and audit it. Cheap to clone.
+#[derive(Clone)]
+pub struct Decided {
+    pub result: Result<Permit, Denial>,
+    pub statements: Arc<[StatementAccess]>,
+}
+
 /// The policy snapshot and the decision cache.
 pub struct Gate {
     policy: ArcSwap<Policy>,
-    cache: DecisionCache,
+    cache: DecisionCache<Decided>,
 }
 
 impl Gate {
@@ -56,14 +64,17 @@ impl Gate {
         session: &SessionPolicy,
         catalog: Option<&LoadedCatalog>,
         sql: &str,
-    ) -> Result<Permit, Denial> {
+    ) -> Decided {
         let policy = self.policy.load();
         let Some(catalog) = catalog else {
-            return Err(policy.deny_unanalysable(
-                &session.role,
-                "the database catalog is not loaded yet (pgward could not read it upstream)",
-                0,
-            ));
+            return Decided {
+                result: with_audit(Err(policy.deny_unanalysable(
+                    &session.role,
+                    "the database catalog is not loaded yet (pgward could not read it upstream)",
+                    0,
+                ))),
+                statements: Arc::from(Vec::new()),
+            };
         };
         let key = CacheKey {
             version: mix(policy.version(), catalog.generation),
@@ -76,11 +87,20 @@ impl Gate {
                 catalog: &catalog.catalog,
                 search_path: &session.search_path,
             };
-            let decided = match pgward_sql::analyse(sql, &ctx) {
-                Ok(statements) => policy.check(&session.role, &statements),
-                Err(e) => Err(policy.deny_unanalysable(&session.role, e.to_string(), 0)),
-            };
-            with_audit(decided)
+            match pgward_sql::analyse(sql, &ctx) {
+                Ok(statements) => Decided {
+                    result: with_audit(policy.check(&session.role, &statements)),
+                    statements: Arc::from(statements),
+                },
+                Err(e) => Decided {
+                    result: with_audit(Err(policy.deny_unanalysable(
+                        &session.role,
+                        e.to_string(),
+                        0,
+                    ))),
+                    statements: Arc::from(Vec::new()),
+                },
+            }
         })
     }
 
@@ -91,15 +111,18 @@ impl Gate {
         session: &SessionPolicy,
         catalog: Option<&LoadedCatalog>,
         oid: u32,
-    ) -> Result<Permit, Denial> {
+    ) -> Decided {
         let policy = self.policy.load();
         let function = catalog.and_then(|c| c.catalog.function_by_oid(oid));
         let Some(function) = function else {
-            return Err(policy.deny_unanalysable(
-                &session.role,
-                format!("FunctionCall of unknown function OID {oid}"),
-                0,
-            ));
+            return Decided {
+                result: with_audit(Err(policy.deny_unanalysable(
+                    &session.role,
+                    format!("FunctionCall of unknown function OID {oid}"),
+                    0,
+                ))),
+                statements: Arc::from(Vec::new()),
+            };
         };
         let access = StatementAccess {
             kind: StatementKind::Call,
@@ -110,7 +133,11 @@ impl Gate {
             .collect(),
             normalized: format!("FunctionCall {}.{}", function.schema, function.name),
         };
-        with_audit(policy.check(&session.role, &[access]))
+        let result = with_audit(policy.check(&session.role, std::slice::from_ref(&access)));
+        Decided {
+            result,
+            statements: Arc::from(vec![access]),
+        }
     }
 }
 

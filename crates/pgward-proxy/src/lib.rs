@@ -16,6 +16,7 @@ pub mod error;
 pub mod frame;
 pub mod gate;
 pub mod handshake;
+pub mod observe;
 pub mod pinning;
 pub mod relay;
 pub mod reload;

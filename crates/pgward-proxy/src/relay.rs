@@ -9,7 +9,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use pgward_policy::{Denial, Mode, Permit};
+use std::collections::HashMap;
+
+use pgward_policy::Mode;
+use pgward_telemetry::{Decision, SessionInfo};
 use pgwire::messages::terminate::Terminate;
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio_util::sync::CancellationToken;
@@ -22,8 +25,9 @@ use crate::encoding::ClientEncoding;
 use crate::enforce::Denials;
 use crate::error::SessionError;
 use crate::frame::{Backend, BodyReader, Frame, FrameReader, FrameWriter, Frontend};
-use crate::gate::SessionPolicy;
+use crate::gate::{Decided, SessionPolicy};
 use crate::handshake::ClientIo;
+use crate::observe::{audit_decision, decision_of, QueryTrace, Traced};
 use crate::pinning::check_parameter_status;
 use crate::upstream::{UpstreamConn, UpstreamIo};
 
@@ -40,6 +44,17 @@ pub enum RelayEnd {
     PinBroken,
 }
 
+impl RelayEnd {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RelayEnd::ClientClosed => "client_closed",
+            RelayEnd::UpstreamClosed => "upstream_closed",
+            RelayEnd::Shutdown => "shutdown",
+            RelayEnd::PinBroken => "pin_broken",
+        }
+    }
+}
+
 /// What one session decides with, shared by both directions.
 pub struct SessionCtx {
     pub policy: SessionPolicy,
@@ -54,14 +69,26 @@ pub struct SessionCtx {
     /// A catalog reload this session's own DDL started: its next statement waits for
     /// it, so a migration can use the table it just created. Other sessions never wait.
     pub pending_refresh: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub session_span: tracing::Span,
+    pub info: SessionInfo,
+    pub trace: QueryTrace,
 }
 
 /// How long a session waits for the refresh its own DDL started.
 const DDL_REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl SessionCtx {
-    pub fn new(policy: SessionPolicy, database: String, catalog: CatalogHandle) -> Self {
+    pub fn new(
+        policy: SessionPolicy,
+        database: String,
+        catalog: CatalogHandle,
+        session_span: tracing::Span,
+        info: SessionInfo,
+    ) -> Self {
         Self {
+            session_span,
+            info,
+            trace: QueryTrace::default(),
             policy,
             database,
             catalog,
@@ -115,6 +142,10 @@ pub async fn relay(
     }
 }
 
+/// Statement and portal names a client may keep; past this the maps are reset (they
+/// only feed spans, never decisions).
+const MAX_TRACKED_NAMES: usize = 10_000;
+
 /// Client -> upstream. Statements go through the gate; everything else passes.
 async fn client_to_upstream(
     client: &mut FrameReader<ReadHalf<ClientIo>>,
@@ -124,6 +155,9 @@ async fn client_to_upstream(
 ) -> Result<RelayEnd, SessionError> {
     // Sync points (Query, Sync, FunctionCall) sent upstream: each gets one ReadyForQuery.
     let mut syncs_sent: u64 = 0;
+    // What each prepared statement and portal was decided as, for the Execute spans.
+    let mut statements: HashMap<String, Traced> = HashMap::new();
+    let mut portals: HashMap<String, Traced> = HashMap::new();
     loop {
         if !client.fill().await? {
             // The client vanished without Terminate: end the upstream session politely.
@@ -141,7 +175,26 @@ async fn client_to_upstream(
                 Frontend::Query => {
                     syncs_sent += 1;
                     let sql = statement_text(Frontend::Query, frame.body());
-                    match decide_sql(deps, ctx, sql) {
+                    let (decided, text) = decide_sql(deps, ctx, sql);
+                    let traced = observe(deps, ctx, &decided);
+                    let spans = decided.statements.len().max(1);
+                    for i in 0..spans {
+                        let t = Traced {
+                            access: decided.statements.get(i).cloned(),
+                            ..traced.clone()
+                        };
+                        ctx.trace.start(
+                            &ctx.session_span,
+                            &ctx.database,
+                            text.as_deref(),
+                            &t,
+                            syncs_sent,
+                        );
+                        if decided.result.is_err() {
+                            break;
+                        }
+                    }
+                    match decided.result {
                         Ok(permit) => upstream.push_statement(frame, &permit),
                         Err(denial) => {
                             let marker = ctx.denials.register(&denial, syncs_sent);
@@ -151,14 +204,65 @@ async fn client_to_upstream(
                 }
                 Frontend::Parse => {
                     let sql = statement_text(Frontend::Parse, frame.body());
-                    match decide_sql(deps, ctx, sql) {
-                        Ok(permit) => upstream.push_statement(frame, &permit),
+                    let name = parse_name(frame.body());
+                    let (decided, text) = decide_sql(deps, ctx, sql);
+                    let traced = observe(deps, ctx, &decided);
+                    if statements.len() >= MAX_TRACKED_NAMES {
+                        statements.clear();
+                    }
+                    match decided.result {
+                        Ok(permit) => {
+                            statements.insert(name.clone().unwrap_or_default(), traced);
+                            upstream.push_statement(frame, &permit);
+                        }
                         Err(denial) => {
-                            let name = parse_name(frame.body());
+                            statements.remove(name.as_deref().unwrap_or_default());
+                            ctx.trace.start(
+                                &ctx.session_span,
+                                &ctx.database,
+                                text.as_deref(),
+                                &traced,
+                                syncs_sent + 1,
+                            );
                             let marker = ctx.denials.register(&denial, syncs_sent + 1);
                             upstream.push_denied_parse(name, &marker)?;
                         }
                     }
+                }
+                Frontend::Bind => {
+                    let mut b = BodyReader::new(frame.body());
+                    if let (Some(portal), Some(stmt)) = (b.cstr(), b.cstr()) {
+                        let stmt = String::from_utf8_lossy(stmt);
+                        if portals.len() >= MAX_TRACKED_NAMES {
+                            portals.clear();
+                        }
+                        match statements.get(stmt.as_ref()) {
+                            Some(t) => {
+                                portals.insert(
+                                    String::from_utf8_lossy(portal).into_owned(),
+                                    t.clone(),
+                                );
+                            }
+                            None => {
+                                portals.remove(String::from_utf8_lossy(portal).as_ref());
+                            }
+                        }
+                    }
+                    upstream.push(frame);
+                }
+                Frontend::Execute => {
+                    if let Some(portal) = BodyReader::new(frame.body()).cstr() {
+                        if let Some(t) = portals.get(String::from_utf8_lossy(portal).as_ref()) {
+                            ctx.trace.start(
+                                &ctx.session_span,
+                                &ctx.database,
+                                None,
+                                t,
+                                syncs_sent + 1,
+                            );
+                        }
+                    }
+                    upstream.push(frame);
                 }
                 Frontend::FunctionCall => {
                     syncs_sent += 1;
@@ -170,7 +274,10 @@ async fn client_to_upstream(
                     let decided =
                         deps.gate
                             .decide_function_call(&ctx.policy, catalog.as_deref(), oid);
-                    match record(decided) {
+                    let traced = observe(deps, ctx, &decided);
+                    ctx.trace
+                        .start(&ctx.session_span, &ctx.database, None, &traced, syncs_sent);
+                    match decided.result {
                         Ok(permit) => upstream.push_statement(frame, &permit),
                         Err(denial) => {
                             let marker = ctx.denials.register(&denial, syncs_sent);
@@ -192,9 +299,7 @@ async fn client_to_upstream(
                         "invalid frontend message type {tag}"
                     )));
                 }
-                Frontend::Bind
-                | Frontend::Execute
-                | Frontend::Describe
+                Frontend::Describe
                 | Frontend::Close
                 | Frontend::Flush
                 | Frontend::CopyData
@@ -211,31 +316,63 @@ async fn client_to_upstream(
     }
 }
 
-/// Decodes and decides the SQL of a Query or Parse.
-fn decide_sql(deps: &Deps, ctx: &SessionCtx, sql: &[u8]) -> Result<Permit, Denial> {
+/// Decodes and decides the SQL of a Query or Parse; also returns the decoded text
+/// (for a sqlcommenter traceparent), if it decoded.
+fn decide_sql(deps: &Deps, ctx: &SessionCtx, sql: &[u8]) -> (Decided, Option<String>) {
     let catalog = ctx.catalog.current();
-    let decided = match ctx.encoding().and_then(|e| e.decode(sql)) {
-        Some(text) => deps.gate.decide_sql(&ctx.policy, catalog.as_deref(), &text),
-        None => Err(deps.gate.policy().deny_unanalysable(
-            &ctx.policy.role,
-            "the statement is not valid text in the session's client_encoding",
-            0,
-        )),
-    };
-    record(decided)
+    match ctx.encoding().and_then(|e| e.decode(sql)) {
+        Some(text) => {
+            let decided = deps.gate.decide_sql(&ctx.policy, catalog.as_deref(), &text);
+            (decided, Some(text.into_owned()))
+        }
+        None => {
+            let denial = deps.gate.policy().deny_unanalysable(
+                &ctx.policy.role,
+                "the statement is not valid text in the session's client_encoding",
+                0,
+            );
+            let decided = Decided {
+                result: denial.audit_permit(),
+                statements: Arc::from(Vec::new()),
+            };
+            (decided, None)
+        }
+    }
 }
 
-/// Logs what the gate decided (no statement text: it may hold literal values).
-fn record(decided: Result<Permit, Denial>) -> Result<Permit, Denial> {
-    match &decided {
-        Ok(permit) => {
-            if let Some(would) = permit.would_deny() {
-                info!(decision = "would_deny", reason = %would.message(), "audit mode: forwarded");
-            }
+/// Logs and audits what the gate decided (no statement text in the log: it may hold
+/// literal values; the audit line has the normalized text).
+fn observe(deps: &Deps, ctx: &SessionCtx, decided: &Decided) -> Traced {
+    let (decision, reason) = decision_of(&decided.result);
+    match decision {
+        Decision::Allow => {}
+        Decision::WouldDeny => {
+            info!(
+                decision = "would_deny",
+                reason = reason.as_deref().unwrap_or_default(),
+                "audit mode: forwarded"
+            )
         }
-        Err(denial) => warn!(decision = "deny", reason = %denial.message(), "statement denied"),
+        Decision::Deny => {
+            warn!(
+                decision = "deny",
+                reason = reason.as_deref().unwrap_or_default(),
+                "statement denied"
+            )
+        }
     }
-    decided
+    audit_decision(
+        deps.observe.audit.as_ref(),
+        &ctx.info,
+        &decided.statements,
+        decision,
+        reason.as_deref(),
+    );
+    Traced {
+        access: decided.statements.first().cloned(),
+        decision,
+        reason,
+    }
 }
 
 /// The SQL text of a Query (`query\0`) or Parse (`name\0query\0...`) body.
@@ -270,15 +407,34 @@ async fn upstream_to_client(
         while let Some(frame) = upstream.next_frame()? {
             match frame.backend() {
                 Backend::ErrorResponse => match ctx.denials.rewrite(frame.body()) {
-                    Some(denied) => client.push_message(&denied)?,
-                    None => client.push(frame),
+                    Some(denied) => {
+                        ctx.trace
+                            .complete(&deps.observe.metrics, None, Some("42501"));
+                        client.push_message(&denied)?
+                    }
+                    None => {
+                        let code = crate::frame::error_fields(frame.body())
+                            .into_iter()
+                            .find(|(c, _)| *c == b'C')
+                            .map(|(_, v)| v);
+                        ctx.trace
+                            .complete(&deps.observe.metrics, None, code.as_deref());
+                        client.push(frame)
+                    }
                 },
                 Backend::ReadyForQuery => {
                     let seq = ctx.syncs_done.fetch_add(1, Ordering::AcqRel) + 1;
                     ctx.denials.sync_completed(seq);
+                    ctx.trace.sync(&deps.observe.metrics, seq);
+                    client.push(frame);
+                }
+                Backend::EmptyQueryResponse | Backend::PortalSuspended => {
+                    ctx.trace.complete(&deps.observe.metrics, None, None);
                     client.push(frame);
                 }
                 Backend::CommandComplete => {
+                    ctx.trace
+                        .complete(&deps.observe.metrics, Some(frame.body()), None);
                     if is_ddl_tag(frame.body()) {
                         let refresh = deps.catalogs.refresh_in_background(&ctx.database);
                         if let Ok(mut p) = ctx.pending_refresh.lock() {

@@ -20,6 +20,34 @@ pub async fn run(listener: TcpListener, deps: Arc<Deps>, shutdown: CancellationT
         info!(%addr, "pgward listening");
     }
     let background = CancellationToken::new();
+    if let Some(addr) = deps.config.admin_listen {
+        match TcpListener::bind(addr).await {
+            Ok(admin) => {
+                info!(%addr, "admin listener (/metrics, /healthz, /readyz)");
+                tokio::spawn(pgward_telemetry::serve_admin(
+                    admin,
+                    deps.observe.admin.clone(),
+                    background.clone(),
+                ));
+            }
+            Err(e) => error!(%addr, error = %e, "admin listener could not bind"),
+        }
+    }
+    // Ready once the policy is loaded (it is, or we would not run) and the upstream
+    // catalog could be read over mTLS.
+    {
+        let deps = deps.clone();
+        tokio::spawn(async move {
+            let db = deps.config.upstream.catalog_database.clone();
+            loop {
+                if deps.catalogs.get_or_load(&db).await.is_some() {
+                    deps.observe.admin.set_ready(true);
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        });
+    }
     tokio::spawn(crate::reload::watch_files(deps.clone(), background.clone()));
     let refresh = tokio::spawn(
         deps.catalogs

@@ -21,6 +21,7 @@ use crate::pinning::{check_startup, pinned_params};
 use crate::relay::{relay, RelayEnd, SessionCtx};
 use crate::startup::StartupPacket;
 use crate::upstream::{connect_upstream, Upstream};
+use pgward_telemetry::{fields, SessionInfo};
 
 /// Runs one connection to its end. Never panics on client input; never returns an
 /// error (it is logged and, where allowed, shown to the client).
@@ -30,33 +31,39 @@ pub async fn run_session(
     deps: Arc<Deps>,
     shutdown: CancellationToken,
 ) {
-    let span = tracing::info_span!(
-        "pgward.session",
-        client.address = %peer.ip(),
-        client.port = peer.port(),
-        db.user = tracing::field::Empty,
-        pgward.role = tracing::field::Empty,
-        db.namespace = tracing::field::Empty,
-        tls.protocol.version = tracing::field::Empty,
-        pgward.auth.method = tracing::field::Empty,
-        outcome = tracing::field::Empty,
-    );
+    let span = pgward_telemetry::session_span(peer);
     async move {
         let _ = tcp.set_nodelay(true);
         let outcome = session(tcp, peer, &deps, &shutdown).await;
         let span = tracing::Span::current();
         match outcome {
             Ok(end) => {
-                span.record("outcome", format!("{end:?}").as_str());
+                span.record(fields::OUTCOME, end.as_str());
             }
             Err(e) => {
-                span.record("outcome", e.kind().as_str());
+                span.record(fields::OUTCOME, e.kind().as_str());
+                if let SessionError::Auth { sqlstate, .. } = &e {
+                    deps.observe
+                        .metrics
+                        .auth_failure(auth_failure_label(sqlstate));
+                } else if let SessionError::AuthTimeout = &e {
+                    deps.observe.metrics.auth_failure("timeout");
+                }
                 log_session_error(&e);
             }
         }
     }
     .instrument(span)
     .await
+}
+
+/// The `reason` label of the auth-failure metric (a fixed set, never client text).
+fn auth_failure_label(sqlstate: &str) -> &'static str {
+    match sqlstate {
+        "28P01" => "password",
+        "42501" => "startup_setting",
+        _ => "rejected",
+    }
 }
 
 fn reference_id() -> String {
@@ -96,7 +103,7 @@ async fn session(
     };
     let span = tracing::Span::current();
     if let Some(p) = &tls.protocol {
-        span.record("tls.protocol.version", p.as_str());
+        span.record(fields::TLS_PROTOCOL_VERSION, p.as_str());
     }
     let mut client = ClientConn::new(*stream, limits.max_message_bytes);
     let result = authenticated_session(&mut client, &startup, peer, &tls, deps, shutdown).await;
@@ -136,10 +143,10 @@ async fn authenticated_session(
     .await
     .map_err(|_| SessionError::AuthTimeout)??;
     let span = tracing::Span::current();
-    span.record("db.user", auth.user.as_str());
-    span.record("pgward.role", auth.role.as_str());
-    span.record("db.namespace", auth.database.as_str());
-    span.record("pgward.auth.method", auth.method.as_str());
+    span.record(fields::DB_USER, auth.user.as_str());
+    span.record(fields::ROLE, auth.role.as_str());
+    span.record(fields::DB_NAMESPACE, auth.database.as_str());
+    span.record(fields::AUTH_METHOD, auth.method.as_str());
     info!("client authenticated");
 
     check_startup(startup)?;
@@ -154,17 +161,36 @@ async fn authenticated_session(
     drop(policy);
     let pinned = pinned_params(&search_path);
     let catalog = deps.catalogs.handle(&auth.database);
+    let connecting = std::time::Instant::now();
+    let upstream = connect_upstream(deps, startup, &auth, &pinned, client).await;
+    match &upstream {
+        Ok(_) => deps
+            .observe
+            .metrics
+            .upstream_connected(connecting.elapsed()),
+        Err(SessionError::UpstreamRefused(_)) => {
+            deps.observe.metrics.upstream_connect_error("refused")
+        }
+        Err(_) => deps.observe.metrics.upstream_connect_error("connect"),
+    }
     let Upstream {
         conn,
         pid,
         secret,
         startup_frames,
         ready,
-    } = connect_upstream(deps, startup, &auth, &pinned, client).await?;
+    } = upstream?;
     // The first session of a database waits for its catalog (later refreshes never block).
     if deps.catalogs.get_or_load(&auth.database).await.is_none() {
         warn!(database = %auth.database, "no catalog: statements that need it will be denied");
     }
+    let info = SessionInfo {
+        session_id: format!("{:016x}", rand::random::<u64>()),
+        user: auth.user.clone(),
+        role: Some(auth.role.clone()),
+        client_address: peer,
+        database: auth.database.clone(),
+    };
     let ctx = SessionCtx::new(
         SessionPolicy {
             role: auth.role.clone(),
@@ -172,6 +198,8 @@ async fn authenticated_session(
         },
         auth.database.clone(),
         catalog,
+        tracing::Span::current(),
+        info,
     );
     // The client_encoding the session starts with (PGCLIENTENCODING, startup packet).
     for frame in &startup_frames {
@@ -191,5 +219,19 @@ async fn authenticated_session(
     client.w.push(ready);
     client.w.flush().await?;
 
-    relay(client, conn, deps, &ctx, shutdown).await
+    let observe = &deps.observe;
+    observe.metrics.session_started();
+    if let Some(audit) = &observe.audit {
+        audit.session_start(&ctx.info);
+    }
+    let end = relay(client, conn, deps, &ctx, shutdown).await;
+    observe.metrics.session_ended();
+    if let Some(audit) = &observe.audit {
+        let outcome = match &end {
+            Ok(e) => e.as_str(),
+            Err(e) => e.kind().as_str(),
+        };
+        audit.session_end(&ctx.info, outcome);
+    }
+    end
 }

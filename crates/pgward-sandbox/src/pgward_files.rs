@@ -76,6 +76,8 @@ pub struct PgwardFiles {
     pub limits: Vec<String>,
     /// `upstream.password` as a secret reference (`env:NAME` or `file:path`).
     pub upstream_password: Option<String>,
+    /// Extra top-level YAML lines (e.g. `audit:` or `admin:` sections).
+    pub extra: Vec<String>,
 }
 
 impl Cluster {
@@ -137,6 +139,9 @@ impl Cluster {
             for line in &files.limits {
                 let _ = writeln!(cfg, "{line}");
             }
+        }
+        for line in &files.extra {
+            let _ = writeln!(cfg, "{line}");
         }
         let path = dir.join("pgward.yaml");
         std::fs::write(&path, cfg).map_err(SandboxError::io("writing", &path))?;

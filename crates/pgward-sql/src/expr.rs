@@ -309,7 +309,15 @@ impl Resolver<'_> {
             (_, FunctionArguments::List(_)) => {}
         }
         let function = self.resolve_function(name)?;
-        self.need(Need::Function { function });
+        // set_config('<harmless setting>', value, is_local) is the same as a SET of that
+        // setting (asyncpg wraps its introspection in set_config('jit', ...)); any other
+        // use of set_config stays a call the policy must allow.
+        let same_as_set = function.schema == "pg_catalog"
+            && function.name == "set_config"
+            && matches!(args, FunctionArguments::List(list) if harmless_set_config(&list.args));
+        if !same_as_set {
+            self.need(Need::Function { function });
+        }
         if let FunctionArguments::List(list) = args {
             self.function_args(&list.args)?;
             for clause in &list.clauses {
@@ -395,4 +403,31 @@ fn is_reviewed_pg_operator(path: &[String]) -> bool {
         "+", "-", "*", "/", "%", "||", "@>", "<@", "&&",
     ];
     matches!(path, [schema, op] if schema == "pg_catalog" && REVIEWED.contains(&op.as_str()))
+}
+
+/// Whether `set_config(name, value, is_local)` names a harmless setting with a literal
+/// (a value that matters, client_encoding's, must be a literal that passes the check).
+fn harmless_set_config(args: &[FunctionArg]) -> bool {
+    let literal = |a: &FunctionArg| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) => match &v.value {
+            sqlparser::ast::Value::SingleQuotedString(s) => Some(Some(s.clone())),
+            sqlparser::ast::Value::Placeholder(_) => Some(None),
+            _ => None,
+        },
+        _ => None,
+    };
+    let [name, value, _is_local] = args else {
+        return false;
+    };
+    let Some(Some(name)) = literal(name) else {
+        return false;
+    };
+    match literal(value) {
+        Some(Some(v)) => crate::settings::check_setting(&name, &v).is_ok(),
+        Some(None) => {
+            !name.eq_ignore_ascii_case("client_encoding")
+                && crate::settings::check_setting(&name, "").is_ok()
+        }
+        None => false,
+    }
 }

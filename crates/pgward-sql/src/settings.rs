@@ -26,6 +26,8 @@ pub const HARMLESS_SETTINGS: &[&str] = &[
     "idle_in_transaction_session_timeout",
     "idle_session_timeout",
     "intervalstyle",
+    // Planner/executor strategy only (asyncpg turns it off around its introspection).
+    "jit",
     "lock_timeout",
     "statement_timeout",
     "timezone",

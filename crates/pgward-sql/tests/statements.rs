@@ -240,3 +240,32 @@ fn multi_statement_strings() {
     );
     assert_eq!(out[1].normalized, "SELECT ?");
 }
+
+#[test]
+fn set_config_of_a_harmless_setting_is_a_set() {
+    // asyncpg's introspection wrapper.
+    lacks(
+        "SELECT current_setting('jit') AS cur, set_config('jit', 'off', false) AS new",
+        &["call pg_catalog.set_config"],
+    );
+    lacks(
+        "SELECT set_config('jit', $1, false)",
+        &["call pg_catalog.set_config"],
+    );
+    has(
+        "SELECT set_config('search_path', 'secret', false)",
+        &["call pg_catalog.set_config"],
+    );
+    has(
+        "SELECT set_config('client_encoding', $1, false)",
+        &["call pg_catalog.set_config"],
+    );
+    has(
+        "SELECT set_config('client_encoding', 'SJIS', false)",
+        &["call pg_catalog.set_config"],
+    );
+    has(
+        "SELECT set_config(name, 'x', false) FROM pg_settings",
+        &["call pg_catalog.set_config"],
+    );
+}

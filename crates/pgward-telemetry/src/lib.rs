@@ -1,11 +1,27 @@
-//! Tracing setup: structured logs to stderr (and, with the observability issue,
-//! OpenTelemetry export and the audit log).
+//! Observability for pgward: structured logs, OpenTelemetry spans exported over OTLP/gRPC,
+//! the audit log (JSON lines), Prometheus metrics and the admin HTTP listener.
 //!
-//! Never logs a secret or a raw statement literal: callers record normalized text only.
+//! Never logs a secret or a raw statement literal: spans and audit records carry only the
+//! normalized statement text (`pgward_sql::StatementAccess::normalized`, literals replaced
+//! by `?`), and the audit types cannot be built from anything else.
 
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
+mod admin;
+mod audit;
+mod metrics;
+mod pipeline;
+mod spans;
+mod time;
+mod traceparent;
+
+pub use admin::{serve_admin, AdminState};
+pub use audit::{AuditError, AuditLog, NormalizedSql, SessionInfo, StatementRecord};
+pub use metrics::Metrics;
+pub use pipeline::{install, TelemetryConfig, TelemetryError, TelemetryGuard};
+pub use spans::{
+    fields, query_span, session_span, Decision, AUTH_SPAN, QUERY_SPAN, SESSION_SPAN,
+    UPSTREAM_CONNECT_SPAN,
+};
+pub use traceparent::{parse_sqlcommenter, set_parent_from_traceparent, SqlComment};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -15,24 +31,16 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber. `RUST_LOG` overrides `default_filter`.
-/// Returns an error if a subscriber is already installed (tests call it repeatedly).
+/// Installs the global subscriber with logs only (no span export). `RUST_LOG` overrides
+/// `default_filter`. Returns an error if a subscriber is already installed (tests call it
+/// repeatedly). Kept for callers that have no telemetry configuration; see [`install`].
 pub fn init(default_filter: &str, format: LogFormat) -> Result<(), String> {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(default_filter))
-        .map_err(|e| e.to_string())?;
-    let registry = tracing_subscriber::registry().with(filter);
-    match format {
-        LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-            .try_init(),
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(std::io::stderr),
-            )
-            .try_init(),
-    }
+    install(&TelemetryConfig {
+        otlp_endpoint: None,
+        service_name: "pgward".to_string(),
+        log_format: format,
+        default_filter: default_filter.to_string(),
+    })
+    .map(drop)
     .map_err(|e| e.to_string())
 }

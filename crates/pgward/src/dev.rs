@@ -45,7 +45,6 @@ fn policies_dir(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
-    let _ = pgward_telemetry::init("info", pgward_telemetry::LogFormat::Text);
     let policies = policies_dir(args.policies)?;
     eprintln!("pgward dev: starting a throwaway PostgreSQL (TLS, client-certificate auth only)...");
     let cluster = match Cluster::start(ClusterOptions {
@@ -72,9 +71,11 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         otlp_endpoint: args.otlp_endpoint,
         limits: Vec::new(),
         upstream_password: None,
+        extra: Vec::new(),
     };
     let config_path = cluster.write_pgward_files(&dir, &files, &logins)?;
     let config = pgward_proxy::Config::load(&config_path)?;
+    let telemetry = crate::serve::install_telemetry(&config, pgward_telemetry::LogFormat::Text)?;
 
     println!();
     println!(
@@ -114,6 +115,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
 
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let served = runtime.block_on(crate::serve::serve(config));
+    telemetry.shutdown();
     drop(cluster);
     served?;
     Ok(ExitCode::SUCCESS)

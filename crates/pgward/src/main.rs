@@ -6,9 +6,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod catalog_source;
+mod check;
 mod dev;
+mod grants;
 mod passwd;
 mod serve;
+mod validate;
 
 /// pgward: a PostgreSQL wire-protocol security proxy.
 #[derive(Debug, Parser)]
@@ -25,6 +29,12 @@ enum Command {
     /// One-command sandbox: a throwaway PostgreSQL with TLS and cert auth, the demo
     /// schema and policies, and pgward in front of it.
     Dev(dev::DevArgs),
+    /// Decide SQL for a role offline: every reason, exit 1 if anything is denied.
+    Check(check::CheckArgs),
+    /// Load and lint policies; with --dsn, report names that do not exist upstream.
+    Validate(validate::ValidateArgs),
+    /// Print PostgreSQL GRANT statements equivalent to the policy.
+    Grants(grants::GrantsArgs),
     /// Read a password and print a SCRAM-SHA-256 verifier for the users file.
     Passwd(passwd::PasswdArgs),
 }
@@ -34,6 +44,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Dev(args) => dev::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Grants(args) => grants::run(args),
         Command::Passwd(args) => passwd::run(args),
     };
     match result {

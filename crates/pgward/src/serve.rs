@@ -27,11 +27,28 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         pgward_telemetry::LogFormat::Text
     };
-    let _ = pgward_telemetry::init("info", format);
     let config = Config::load(&args.config)?;
+    let telemetry = install_telemetry(&config, format)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-    runtime.block_on(serve(config))?;
+    let served = runtime.block_on(serve(config));
+    // Flush spans before exit (graceful shutdown exports what is buffered).
+    telemetry.shutdown();
+    served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Logs and, with `telemetry.otlp_endpoint`, OTLP span export.
+pub fn install_telemetry(
+    config: &Config,
+    log_format: pgward_telemetry::LogFormat,
+) -> anyhow::Result<pgward_telemetry::TelemetryGuard> {
+    pgward_telemetry::install(&pgward_telemetry::TelemetryConfig {
+        otlp_endpoint: config.telemetry.otlp_endpoint.clone(),
+        service_name: config.telemetry.service_name.clone(),
+        log_format,
+        default_filter: "info".to_owned(),
+    })
+    .context("installing telemetry")
 }
 
 /// Binds, runs and handles signals. Shared by `serve` and `dev`.

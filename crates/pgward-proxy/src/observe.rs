@@ -1,0 +1,206 @@
+//! What a session tells SREs: a `pgward.query` span per statement (ended when its
+//! CommandComplete or ErrorResponse passes back), an audit line per decision, and the
+//! metrics. Only normalized statement text (literals replaced by `?`) is ever recorded.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use pgward_policy::{Denial, Need, Permit};
+use pgward_sql::StatementAccess;
+use pgward_telemetry::{
+    fields, query_span, set_parent_from_traceparent, AdminState, AuditLog, Decision, Metrics,
+    SessionInfo, StatementRecord,
+};
+use tracing::Span;
+
+use crate::config::Config;
+use crate::error::ConfigError;
+
+/// The process's metrics, audit log and admin state.
+pub struct Observe {
+    pub metrics: Arc<Metrics>,
+    pub audit: Option<AuditLog>,
+    pub admin: Arc<AdminState>,
+}
+
+impl Observe {
+    pub fn new(config: &Config) -> Result<Observe, ConfigError> {
+        let metrics = Arc::new(Metrics::new());
+        let audit = match &config.audit_path {
+            Some(path) => Some(
+                AuditLog::open(path)
+                    .map_err(|e| ConfigError::Invalid {
+                        path: "audit.path".to_owned(),
+                        message: e.to_string(),
+                    })?
+                    .count_drops_in(&metrics),
+            ),
+            None => None,
+        };
+        Ok(Observe {
+            admin: Arc::new(AdminState::new(metrics.clone())),
+            metrics,
+            audit,
+        })
+    }
+}
+
+/// The decision of a statement as telemetry names it.
+pub fn decision_of(result: &Result<Permit, Denial>) -> (Decision, Option<String>) {
+    match result {
+        Ok(permit) => match permit.would_deny() {
+            Some(d) => (Decision::WouldDeny, Some(d.message())),
+            None => (Decision::Allow, None),
+        },
+        Err(d) => (Decision::Deny, Some(d.message())),
+    }
+}
+
+/// What a prepared statement or portal was decided as, for the spans of its Executes.
+#[derive(Clone)]
+pub struct Traced {
+    pub access: Option<StatementAccess>,
+    pub decision: Decision,
+    pub reason: Option<String>,
+}
+
+struct OpenQuery {
+    span: Span,
+    started: Instant,
+    sync_seq: u64,
+    kind: &'static str,
+    decision: Decision,
+}
+
+/// The open query spans of one session, in the order their answers will come back.
+#[derive(Default)]
+pub struct QueryTrace {
+    open: Mutex<VecDeque<OpenQuery>>,
+}
+
+impl QueryTrace {
+    /// Opens a span for a statement whose answer closes batch `sync_seq`.
+    pub fn start(
+        &self,
+        session: &Span,
+        database: &str,
+        raw_sql: Option<&str>,
+        traced: &Traced,
+        sync_seq: u64,
+    ) {
+        let span = query_span(session, database);
+        if let Some(sql) = raw_sql {
+            if sql.contains("traceparent") {
+                set_parent_from_traceparent(&span, sql);
+            }
+        }
+        let kind = traced
+            .access
+            .as_ref()
+            .map(|a| a.kind.operation_name())
+            .unwrap_or("UNKNOWN");
+        span.record(fields::DB_OPERATION_NAME, kind);
+        if let Some(access) = &traced.access {
+            span.record(fields::DB_QUERY_TEXT, access.normalized.as_str());
+            if let Some(table) = first_relation(access) {
+                span.record(fields::DB_COLLECTION_NAME, table.as_str());
+            }
+        }
+        span.record(fields::DECISION, traced.decision.as_str());
+        if let Some(reason) = &traced.reason {
+            span.record(fields::DENY_REASON, reason.as_str());
+        }
+        if let Ok(mut open) = self.open.lock() {
+            open.push_back(OpenQuery {
+                span,
+                started: Instant::now(),
+                sync_seq,
+                kind,
+                decision: traced.decision,
+            });
+        }
+    }
+
+    /// The oldest open statement got its answer: CommandComplete (`tag`), or an error.
+    pub fn complete(&self, metrics: &Metrics, tag: Option<&[u8]>, sqlstate: Option<&str>) {
+        let Some(q) = self.open.lock().ok().and_then(|mut o| o.pop_front()) else {
+            return;
+        };
+        if let Some(rows) = tag.and_then(returned_rows) {
+            q.span.record(fields::DB_RESPONSE_RETURNED_ROWS, rows);
+        }
+        if let Some(code) = sqlstate {
+            q.span.record(fields::DB_RESPONSE_STATUS_CODE, code);
+            q.span.record(fields::OTEL_STATUS_CODE, "ERROR");
+        }
+        metrics.statement(q.decision, q.kind, q.started.elapsed());
+    }
+
+    /// ReadyForQuery number `seq`: statements of batches up to it that got no answer
+    /// (skipped after an error) end now.
+    pub fn sync(&self, metrics: &Metrics, seq: u64) {
+        let Ok(mut open) = self.open.lock() else {
+            return;
+        };
+        while open.front().is_some_and(|q| q.sync_seq <= seq) {
+            if let Some(q) = open.pop_front() {
+                metrics.statement(q.decision, q.kind, q.started.elapsed());
+            }
+        }
+    }
+}
+
+/// Writes the audit line of each statement of a decision.
+pub fn audit_decision(
+    audit: Option<&AuditLog>,
+    session: &SessionInfo,
+    statements: &[StatementAccess],
+    decision: Decision,
+    reason: Option<&str>,
+) {
+    let Some(audit) = audit else { return };
+    if statements.is_empty() {
+        audit.statement(session, &StatementRecord::unanalysed(decision, reason));
+    }
+    for access in statements {
+        audit.statement(session, &StatementRecord::new(access, decision, reason));
+    }
+}
+
+fn first_relation(access: &StatementAccess) -> Option<String> {
+    access.needs.iter().find_map(|n| match n {
+        Need::Column { relation, .. }
+        | Need::AnyColumn { relation, .. }
+        | Need::Relation { relation, .. } => Some(relation.to_string()),
+        Need::Function { .. } | Need::Ddl => None,
+    })
+}
+
+/// The row count of a CommandComplete tag (`SELECT 5`, `INSERT 0 3`, `UPDATE 2`, ...).
+fn returned_rows(tag: &[u8]) -> Option<i64> {
+    let tag = tag.strip_suffix(b"\0").unwrap_or(tag);
+    let text = std::str::from_utf8(tag).ok()?;
+    let mut words = text.split_ascii_whitespace();
+    let verb = words.next()?;
+    if !matches!(
+        verb,
+        "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "COPY" | "FETCH" | "MOVE"
+    ) {
+        return None;
+    }
+    words.last()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_from_command_tags() {
+        assert_eq!(returned_rows(b"SELECT 5\0"), Some(5));
+        assert_eq!(returned_rows(b"INSERT 0 3\0"), Some(3));
+        assert_eq!(returned_rows(b"CREATE TABLE\0"), None);
+        assert_eq!(returned_rows(b"BEGIN\0"), None);
+    }
+}

@@ -1,0 +1,207 @@
+//! The global tracing subscriber: an env-filtered fmt layer to stderr and, when an OTLP
+//! endpoint is configured, a tracing-opentelemetry layer feeding a batch span processor.
+//!
+//! The exporter gets a small tokio runtime of its own, so `install` works before the
+//! proxy's runtime exists and flushing on shutdown cannot deadlock against a runtime the
+//! caller is blocking.
+
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing::Metadata;
+use tracing_subscriber::filter::{filter_fn, FilterFn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::LogFormat;
+
+/// How long shutdown waits for the last batch to reach the collector.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one export may take before the batch is dropped.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What `install` sets up; mirrors the `telemetry:` section of pgward.yaml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`. `None`: no exporter at all.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
+    pub log_format: LogFormat,
+    /// Log filter when `RUST_LOG` is unset, e.g. `"info"`.
+    pub default_filter: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "pgward".to_string(),
+            log_format: LogFormat::Text,
+            default_filter: "info".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("invalid log filter: {0}")]
+    Filter(String),
+    #[error("starting the OTLP exporter runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("building the OTLP exporter for {endpoint}: {message}")]
+    Exporter { endpoint: String, message: String },
+    #[error("a global tracing subscriber is already installed: {0}")]
+    AlreadyInstalled(String),
+}
+
+/// Keeps the exporter alive; [`TelemetryGuard::shutdown`] (or drop) flushes pending spans.
+#[must_use = "dropping the guard shuts the span exporter down"]
+pub struct TelemetryGuard {
+    exporter: Option<Exporter>,
+}
+
+struct Exporter {
+    provider: SdkTracerProvider,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl TelemetryGuard {
+    /// Whether spans are being exported (an endpoint was configured).
+    pub fn exporting(&self) -> bool {
+        self.exporter.is_some()
+    }
+
+    /// Flushes the spans still queued and stops the exporter. Blocks for up to a few
+    /// seconds; safe to call from inside a tokio runtime of any flavour (the exporter runs
+    /// on its own runtime), though from async code `spawn_blocking` is kinder.
+    pub fn shutdown(mut self) {
+        self.shutdown_inner();
+    }
+
+    fn shutdown_inner(&mut self) {
+        if let Some(Exporter { provider, runtime }) = self.exporter.take() {
+            if let Err(e) = provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT) {
+                // The subscriber may be gone at process exit, so say it on stderr too.
+                eprintln!("pgward: flushing spans failed: {e}");
+            }
+            // Dropping a runtime inside another runtime's context panics; this does not.
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        self.shutdown_inner();
+    }
+}
+
+impl std::fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryGuard")
+            .field("exporting", &self.exporting())
+            .finish()
+    }
+}
+
+/// Installs the global subscriber. `RUST_LOG` overrides `cfg.default_filter` for the logs;
+/// span export does not depend on the log level (it takes every `pgward*` span at INFO or
+/// above, and `pgward*` events at WARN or above as span events). Can succeed once per
+/// process.
+pub fn install(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.default_filter))
+        .map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let fmt = match cfg.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+    };
+
+    let exporter = match &cfg.otlp_endpoint {
+        Some(endpoint) => Some(build_exporter(endpoint, &cfg.service_name)?),
+        None => None,
+    };
+    let otel = exporter.as_ref().map(|e: &Exporter| {
+        tracing_opentelemetry::layer()
+            .with_tracer(e.provider.tracer("pgward"))
+            .with_threads(false)
+            .with_location(false)
+            .with_filter(export_filter())
+    });
+
+    // Made before try_init so that on failure the guard's Drop stops the exporter runtime
+    // (dropping a runtime plainly would panic inside async code).
+    let guard = TelemetryGuard { exporter };
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .try_init()
+        .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
+    Ok(guard)
+}
+
+/// Only pgward's own spans go to the collector: the exporter's own stack (tonic, h2, hyper)
+/// must never feed spans back into itself, and library spans would only add noise.
+fn export_filter() -> FilterFn<fn(&Metadata<'_>) -> bool> {
+    filter_fn(is_exported as fn(&Metadata<'_>) -> bool)
+}
+
+fn is_exported(meta: &Metadata<'_>) -> bool {
+    let max = if meta.is_span() {
+        tracing::Level::INFO
+    } else {
+        tracing::Level::WARN
+    };
+    meta.target().starts_with("pgward") && *meta.level() <= max
+}
+
+fn build_exporter(endpoint: &str, service_name: &str) -> Result<Exporter, TelemetryError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("pgward-otlp")
+        .enable_all()
+        .build()
+        .map_err(TelemetryError::Runtime)?;
+    // The tonic channel spawns its connection task on the runtime it is built in.
+    let built = {
+        let _entered = runtime.enter();
+        opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .with_timeout(EXPORT_TIMEOUT)
+            .build()
+    };
+    let span_exporter = match built {
+        Ok(exporter) => exporter,
+        Err(e) => {
+            // A plain drop of a runtime panics inside async code.
+            runtime.shutdown_background();
+            return Err(TelemetryError::Exporter {
+                endpoint: endpoint.to_string(),
+                message: e.to_string(),
+            });
+        }
+    };
+    let resource = Resource::builder()
+        .with_service_name(service_name.to_string())
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(span_exporter)
+        .with_resource(resource)
+        .build();
+    Ok(Exporter { provider, runtime })
+}

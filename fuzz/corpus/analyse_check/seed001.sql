@@ -1,0 +1,1 @@
+INSERT INTO nope VALUES (1)

@@ -1,0 +1,1 @@
+UPDATE orders SET (status, note) = ('a', 'b')

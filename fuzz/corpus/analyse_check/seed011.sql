@@ -1,0 +1,1 @@
+SELECT email COLLATE "C" FROM customers

@@ -1,0 +1,1 @@
+WITH u AS (UPDATE orders SET status = 'y' RETURNING *) SELECT 1

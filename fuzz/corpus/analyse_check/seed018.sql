@@ -1,0 +1,1 @@
+SELECT o.id FROM orders o JOIN customers c ON c.id = o.customer_id FOR SHARE OF o

@@ -1,0 +1,1 @@
+SELECT * FROM ts_stat('SELECT to_tsvector(ssn) FROM secret.customers')

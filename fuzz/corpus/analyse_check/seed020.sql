@@ -1,0 +1,1 @@
+SELECT g.x FROM generate_series(1, 3) AS g(x)

@@ -1,0 +1,1 @@
+DECLARE c1 CURSOR FOR SELECT email FROM customers

@@ -1,0 +1,1 @@
+SET myapp.tenant = '1'

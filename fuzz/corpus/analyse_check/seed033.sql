@@ -1,0 +1,1 @@
+WITH c AS (SELECT id, email FROM customers) SELECT id FROM c

@@ -1,0 +1,1 @@
+SELECT upper(country), length(country) FROM customers

@@ -1,0 +1,1 @@
+INSERT INTO customers (name, email, country) VALUES ('x', 'x@example.com', 'GB') RETURNING id

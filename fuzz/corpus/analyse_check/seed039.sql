@@ -1,0 +1,1 @@
+UPDATE customers SET email = 'y' WHERE id = 1

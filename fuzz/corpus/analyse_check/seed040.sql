@@ -1,0 +1,1 @@
+MERGE INTO orders o USING (VALUES (1, 'paid')) AS v(id, status) ON o.id = v.id WHEN MATCHED THEN UPDATE SET status = v.status
