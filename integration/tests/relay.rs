@@ -407,6 +407,25 @@ async fn dropped_client_ends_its_upstream_session() {
 }
 
 #[tokio::test]
+async fn an_upstream_that_goes_away_ends_the_client_session() {
+    let proxy = start_proxy(ProxyOptions::permissive()).await;
+    let via = proxy.connect("app").await;
+    let pid: i32 = via
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    pgward_integration::admin_sql("shop", &format!("SELECT pg_terminate_backend({pid})"));
+    // PostgreSQL's own FATAL reaches the client, then the connection closes.
+    let err = via.batch_execute("SELECT 1").await.unwrap_err();
+    assert!(
+        err.is_closed() || err.code().map(|c| c.code()) == Some("57P01"),
+        "{err:?}"
+    );
+    assert!(via.is_closed() || via.batch_execute("SELECT 1").await.is_err());
+}
+
+#[tokio::test]
 async fn shutdown_drains_then_ends_sessions() {
     let proxy = start_proxy(ProxyOptions {
         limits: vec!["  drain_timeout_ms: 300".into()],

@@ -63,7 +63,7 @@ fn cert_failed(user: &str, reason: impl Into<String>) -> SessionError {
 }
 
 /// Authenticates the client. Not cancel-safe; runs under the authentication timeout.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(name = "pgward.auth", skip_all)]
 pub async fn authenticate(
     client: &mut ClientConn,
     startup: &StartupPacket,

@@ -78,7 +78,7 @@ impl Drop for CancelGuard {
 
 /// Handles a CancelRequest from a client: forwards it if the key matches, logs it if
 /// not. Never answers the client (PostgreSQL does not either).
-#[tracing::instrument(skip_all, fields(pid))]
+#[tracing::instrument(name = "pgward.cancel", skip_all, fields(pid))]
 pub async fn forward_cancel(deps: &Arc<Deps>, pid: i32, client_secret: i32) {
     let registry: &CancelRegistry = &deps.cancel;
     let Some(upstream_secret) = registry.lookup(pid, client_secret) else {

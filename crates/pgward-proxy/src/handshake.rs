@@ -54,7 +54,7 @@ pub enum Handshake {
 
 /// Negotiates TLS and reads the startup packet. Not cancel-safe (runs under the
 /// authentication timeout as a whole).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(name = "pgward.handshake", level = "debug", skip_all)]
 pub async fn handshake(mut tcp: TcpStream, deps: &Arc<Deps>) -> Result<Handshake, SessionError> {
     let mut first = [0u8; 1];
     if tcp.peek(&mut first).await? == 0 {

@@ -120,7 +120,7 @@ impl SessionCtx {
 }
 
 /// Relays until one side ends.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(name = "pgward.relay", level = "debug", skip_all)]
 pub async fn relay(
     client: &mut ClientConn,
     upstream: UpstreamConn,

@@ -76,7 +76,7 @@ async fn connect_tls(deps: &Deps) -> Result<UpstreamIo, SessionError> {
 
 /// Opens and logs in an upstream session for an authenticated client. Upstream errors
 /// during startup are relayed to the client unchanged. Not cancel-safe.
-#[tracing::instrument(skip_all, fields(upstream_user = %auth.upstream_user))]
+#[tracing::instrument(name = "pgward.upstream.connect", skip_all, fields(upstream_user = %auth.upstream_user))]
 pub async fn connect_upstream(
     deps: &Arc<Deps>,
     startup: &StartupPacket,
