@@ -16,6 +16,8 @@ pub mod error;
 pub mod frame;
 pub mod gate;
 pub mod handshake;
+pub mod jwt;
+pub mod limits;
 pub mod observe;
 pub mod pinning;
 pub mod relay;
