@@ -369,6 +369,7 @@ fn start_pgward(
         limits: Vec::new(),
         upstream_password: None,
         extra: Vec::new(),
+        users_extra: Vec::new(),
     };
     let config = cluster.write_pgward_files(dir, &files, &logins)?;
     let login = logins

@@ -25,6 +25,8 @@ pub struct ProxyOptions {
     pub policies: Option<PathBuf>,
     /// Extra top-level lines for pgward.yaml (`audit:`, `admin:`, `telemetry:`).
     pub extra: Vec<String>,
+    /// Extra top-level lines for users.yaml (`jwt:`).
+    pub users_extra: Vec<String>,
 }
 
 impl ProxyOptions {
@@ -77,6 +79,7 @@ impl Default for ProxyOptions {
             logins: None,
             policies: None,
             extra: Vec::new(),
+            users_extra: Vec::new(),
         }
     }
 }
@@ -120,6 +123,7 @@ pub async fn start_proxy(opts: ProxyOptions) -> Proxy {
         limits: opts.limits.clone(),
         upstream_password: opts.upstream_password.clone(),
         extra: opts.extra.clone(),
+        users_extra: opts.users_extra.clone(),
     };
     let config_path = match cluster.write_pgward_files(dir.path(), &files, &logins) {
         Ok(p) => p,

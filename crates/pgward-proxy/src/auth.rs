@@ -18,13 +18,16 @@ use crate::deps::Deps;
 use crate::error::SessionError;
 use crate::frame::BodyReader;
 use crate::handshake::TlsInfo;
+use crate::jwt::JwtVerifier;
+use crate::limits::LoginVerdict;
 use crate::startup::StartupPacket;
-use crate::users::Credential;
+use crate::users::{Credential, JwtSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
     Scram,
     Cert,
+    Jwt,
 }
 
 impl AuthMethod {
@@ -32,6 +35,7 @@ impl AuthMethod {
         match self {
             AuthMethod::Scram => "scram-sha-256",
             AuthMethod::Cert => "cert",
+            AuthMethod::Jwt => "jwt",
         }
     }
 }
@@ -71,6 +75,44 @@ pub async fn authenticate(
     tls: &TlsInfo,
     deps: &Deps,
 ) -> Result<Authenticated, SessionError> {
+    // Brute force: an address with recent failures is slowed down, then locked out.
+    match deps.logins.check(peer.ip(), std::time::Instant::now()) {
+        LoginVerdict::Allowed => {}
+        LoginVerdict::Delay(d) => tokio::time::sleep(d).await,
+        LoginVerdict::LockedOut { .. } => {
+            return Err(SessionError::Auth {
+                sqlstate: "28000",
+                client:
+                    "too many failed authentication attempts from this address; try again later"
+                        .into(),
+                reason: "client address locked out after repeated failures".into(),
+            })
+        }
+    }
+    let outcome = authenticate_inner(client, startup, peer, tls, deps).await;
+    match &outcome {
+        Ok(_) => deps.logins.succeeded(peer.ip()),
+        Err(SessionError::Auth { .. }) => {
+            if deps
+                .logins
+                .failed(peer.ip(), std::time::Instant::now())
+                .is_some()
+            {
+                deps.observe.metrics.auth_failure("lockout");
+            }
+        }
+        Err(_) => {}
+    }
+    outcome
+}
+
+async fn authenticate_inner(
+    client: &mut ClientConn,
+    startup: &StartupPacket,
+    peer: SocketAddr,
+    tls: &TlsInfo,
+    deps: &Deps,
+) -> Result<Authenticated, SessionError> {
     negotiate_protocol(client, startup).await?;
     let name = startup
         .param("user")
@@ -99,6 +141,9 @@ pub async fn authenticate(
 
     let users = deps.users.load();
     let Some(user) = users.get(&name) else {
+        if let (Some(settings), Some(verifier)) = (&users.jwt, deps.jwt.load_full()) {
+            return jwt_login(client, &name, database, tls, settings, &verifier).await;
+        }
         let _ = scram_exchange(client, mock_secret(&name, deps)).await;
         return Err(password_failed(&name, "unknown user"));
     };
@@ -146,6 +191,56 @@ pub async fn authenticate(
         user: name,
         database,
         method,
+    })
+}
+
+/// A short-lived token as the password (cleartext password message, TLS only): the
+/// token's signature, expiry, issuer and audience are verified, its user claim must be
+/// the login name, its role claim names the policy role.
+async fn jwt_login(
+    client: &mut ClientConn,
+    name: &str,
+    database: String,
+    tls: &TlsInfo,
+    settings: &JwtSettings,
+    verifier: &JwtVerifier,
+) -> Result<Authenticated, SessionError> {
+    if !tls.encrypted {
+        return Err(SessionError::Auth {
+            sqlstate: "28000",
+            client: "token authentication requires TLS".into(),
+            reason: "JWT login over plaintext refused".into(),
+        });
+    }
+    client.w.push_message(&Authentication::CleartextPassword)?;
+    client.w.flush().await?;
+    let body = client.read_password_message().await?;
+    let token = BodyReader::new(&body)
+        .cstr()
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let identity = verifier
+        .verify(token, now)
+        .map_err(|e| password_failed(name, format!("JWT refused: {e}")))?;
+    if identity.user != name {
+        return Err(password_failed(
+            name,
+            "JWT user claim is not the login name",
+        ));
+    }
+    Ok(Authenticated {
+        upstream_user: settings
+            .upstream_user
+            .clone()
+            .unwrap_or_else(|| identity.user.clone()),
+        role: identity.role,
+        user: identity.user,
+        database,
+        method: AuthMethod::Jwt,
     })
 }
 

@@ -100,6 +100,18 @@ struct RawLimits {
     max_message_bytes: Option<usize>,
     #[serde(default)]
     drain_timeout_ms: Option<u64>,
+    #[serde(default)]
+    max_sessions_per_user: Option<u32>,
+    #[serde(default)]
+    max_sessions_per_role: Option<u32>,
+    #[serde(default)]
+    statements_per_second: Option<f64>,
+    #[serde(default)]
+    statement_burst: Option<f64>,
+    #[serde(default)]
+    login_lockout_after: Option<u32>,
+    #[serde(default)]
+    login_lockout_secs: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -139,12 +151,22 @@ pub struct TelemetryConfig {
     pub service_name: String,
 }
 
-/// Session limits.
+/// Session limits (SPEC §7).
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub auth_timeout: Duration,
     pub max_message_bytes: usize,
     pub drain_timeout: Duration,
+    /// Concurrent sessions per login (53300 beyond).
+    pub max_sessions_per_user: Option<u32>,
+    /// Concurrent sessions per policy role (53300 beyond).
+    pub max_sessions_per_role: Option<u32>,
+    /// Statements per second per login, as a token bucket (53400 beyond).
+    pub statements_per_second: Option<f64>,
+    pub statement_burst: Option<f64>,
+    /// Failed logins from one address before it is locked out, and for how long.
+    pub login_lockout_after: u32,
+    pub login_lockout: Duration,
 }
 
 impl Default for Limits {
@@ -153,6 +175,12 @@ impl Default for Limits {
             auth_timeout: Duration::from_secs(10),
             max_message_bytes: 64 * 1024 * 1024,
             drain_timeout: Duration::from_secs(30),
+            max_sessions_per_user: None,
+            max_sessions_per_role: None,
+            statements_per_second: None,
+            statement_burst: None,
+            login_lockout_after: 10,
+            login_lockout: Duration::from_secs(300),
         }
     }
 }
@@ -273,8 +301,31 @@ impl Config {
             auth_timeout_ms,
             max_message_bytes,
             drain_timeout_ms,
+            max_sessions_per_user,
+            max_sessions_per_role,
+            statements_per_second,
+            statement_burst,
+            login_lockout_after,
+            login_lockout_secs,
         }) = limits
         {
+            lim.max_sessions_per_user = max_sessions_per_user;
+            lim.max_sessions_per_role = max_sessions_per_role;
+            if let Some(rate) = statements_per_second {
+                if rate.is_nan() || rate <= 0.0 {
+                    return Err(invalid(
+                        "limits.statements_per_second: must be positive".into(),
+                    ));
+                }
+                lim.statements_per_second = Some(rate);
+            }
+            lim.statement_burst = statement_burst;
+            if let Some(n) = login_lockout_after {
+                lim.login_lockout_after = n.max(1);
+            }
+            if let Some(secs) = login_lockout_secs {
+                lim.login_lockout = Duration::from_secs(secs);
+            }
             if let Some(ms) = auth_timeout_ms {
                 lim.auth_timeout = Duration::from_millis(ms);
             }

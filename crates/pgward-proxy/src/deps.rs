@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use pgward_policy::Policy;
 use rustls::{ClientConfig, ServerConfig};
 use rustls_pki_types::ServerName;
@@ -14,6 +14,8 @@ use crate::catalog::CatalogStore;
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::gate::Gate;
+use crate::jwt::{read_jwks_file, JwtVerifier};
+use crate::limits::{LockoutPolicy, LoginGuard, SessionLimiter, StatementRates};
 use crate::observe::Observe;
 use crate::tls;
 use crate::users::Users;
@@ -24,13 +26,33 @@ pub struct Deps {
     pub upstream_tls: ArcSwap<ClientConfig>,
     pub upstream_name: ServerName<'static>,
     pub users: ArcSwap<Users>,
+    /// Verifies JWT logins when the users file has a `jwt:` section.
+    pub jwt: ArcSwapOption<JwtVerifier>,
     pub gate: Gate,
     pub catalogs: Arc<CatalogStore>,
     pub cancel: Arc<CancelRegistry>,
     pub observe: Observe,
+    pub sessions: SessionLimiter,
+    pub rates: StatementRates,
+    pub logins: LoginGuard,
     /// Per-process key for deterministic mock SCRAM salts of unknown users, so a
     /// probe cannot tell an unknown user from a wrong password.
     pub mock_salt_key: [u8; 32],
+}
+
+/// The JWT verifier for the users file's `jwt:` section (keys from its JWKS file).
+fn load_jwt(users: &Users) -> Result<Option<Arc<JwtVerifier>>, ConfigError> {
+    let Some(settings) = &users.jwt else {
+        return Ok(None);
+    };
+    let invalid = |e: crate::jwt::JwtError| ConfigError::Invalid {
+        path: settings.jwks_path.display().to_string(),
+        message: e.to_string(),
+    };
+    let jwks = read_jwks_file(&settings.jwks_path).map_err(invalid)?;
+    JwtVerifier::from_jwks_json(settings.config.clone(), &jwks)
+        .map(|v| Some(Arc::new(v)))
+        .map_err(invalid)
 }
 
 fn load_policy(config: &Config) -> Result<Policy, ConfigError> {
@@ -48,6 +70,7 @@ impl Deps {
         let upstream_tls = tls::upstream_config(&config.upstream)?;
         let upstream_name = tls::upstream_server_name(&config.upstream)?;
         let users = Users::load(&config.users)?;
+        let jwt = load_jwt(&users)?;
         let policy = load_policy(&config)?;
         let observe = Observe::new(&config)?;
         let catalogs = Arc::new(CatalogStore::new(
@@ -59,10 +82,19 @@ impl Deps {
             upstream_tls: ArcSwap::new(upstream_tls),
             upstream_name,
             users: ArcSwap::from_pointee(users),
+            jwt: ArcSwapOption::new(jwt),
             gate: Gate::new(policy),
             catalogs,
             cancel: Arc::new(CancelRegistry::default()),
             observe,
+            sessions: SessionLimiter::new(),
+            rates: StatementRates::new(),
+            logins: LoginGuard::new(LockoutPolicy {
+                free_attempts: (config.limits.login_lockout_after / 2).max(1),
+                lockout_after: config.limits.login_lockout_after,
+                lockout_for: config.limits.login_lockout,
+                ..LockoutPolicy::default()
+            }),
             mock_salt_key: rand::random(),
             config,
         }))
@@ -72,7 +104,7 @@ impl Deps {
     /// loaded cleanly; a broken part keeps the previous one and is reported.
     pub fn reload(&self) -> Result<(), ConfigError> {
         let policy = load_policy(&self.config);
-        let users = Users::load(&self.config.users);
+        let users = Users::load(&self.config.users).and_then(|u| load_jwt(&u).map(|jwt| (u, jwt)));
         let server_tls = tls::server_config(&self.config.tls);
         let upstream_tls = tls::upstream_config(&self.config.upstream);
         let mut first_error = None;
@@ -89,7 +121,10 @@ impl Deps {
             }
         }
         match users {
-            Ok(u) => self.users.store(Arc::new(u)),
+            Ok((u, jwt)) => {
+                self.users.store(Arc::new(u));
+                self.jwt.store(jwt);
+            }
             Err(e) => {
                 warn!(error = %e, "users reload failed; keeping the previous users");
                 first_error.get_or_insert(e);

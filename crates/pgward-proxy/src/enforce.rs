@@ -18,6 +18,7 @@ struct Pending {
     n: u64,
     /// The ReadyForQuery (counted from the start of the relay) that closes its batch.
     sync_seq: u64,
+    sqlstate: &'static str,
     message: String,
     hint: String,
 }
@@ -49,12 +50,25 @@ impl Denials {
     /// Records a denial whose batch ends at ReadyForQuery number `sync_seq`; returns the
     /// statement text to send upstream in its place.
     pub fn register(&self, denial: &Denial, sync_seq: u64) -> String {
+        self.register_error("42501", denial.message(), denial.hint(), sync_seq)
+    }
+
+    /// Like [`Denials::register`] for a refusal that is not a policy denial (a rate
+    /// limit: 53400).
+    pub fn register_error(
+        &self,
+        sqlstate: &'static str,
+        message: String,
+        hint: String,
+        sync_seq: u64,
+    ) -> String {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let pending = Pending {
             n,
             sync_seq,
-            message: denial.message(),
-            hint: denial.hint(),
+            sqlstate,
+            message,
+            hint,
         };
         if let Ok(mut list) = self.pending.lock() {
             list.push(pending);
@@ -81,7 +95,7 @@ impl Denials {
         let index = list.iter().position(|p| p.n == n)?;
         let p = list.swap_remove(index);
         self.pending_count.store(list.len(), Ordering::Release);
-        Some(denial_error(&p.message, &p.hint))
+        Some(refusal_error(p.sqlstate, &p.message, &p.hint))
     }
 
     /// ReadyForQuery number `seq` arrived: denials of batches up to it are settled
@@ -97,12 +111,12 @@ impl Denials {
     }
 }
 
-/// The ErrorResponse a client gets for a denial.
-pub fn denial_error(message: &str, hint: &str) -> ErrorResponse {
+/// The ErrorResponse a client gets for a denial (42501) or a rate limit (53400).
+pub fn refusal_error(sqlstate: &str, message: &str, hint: &str) -> ErrorResponse {
     ErrorResponse::new(vec![
         (b'S', "ERROR".to_owned()),
         (b'V', "ERROR".to_owned()),
-        (b'C', "42501".to_owned()),
+        (b'C', sqlstate.to_owned()),
         (b'M', message.to_owned()),
         (b'H', hint.to_owned()),
     ])

@@ -158,6 +158,37 @@ async fn client_to_upstream(
     // What each prepared statement and portal was decided as, for the Execute spans.
     let mut statements: HashMap<String, Traced> = HashMap::new();
     let mut portals: HashMap<String, Traced> = HashMap::new();
+    let limits = &deps.config.limits;
+    let rate = limits.statements_per_second.map(|r| {
+        deps.rates
+            .bucket(&ctx.info.user, r, limits.statement_burst.unwrap_or(r))
+    });
+    // A statement over the rate limit is refused (53400) the way a denial is: a stand-in
+    // that fails upstream keeps the session's state consistent.
+    let over_rate = |sync_seq: u64| -> Option<String> {
+        let bucket = rate.as_ref()?;
+        if bucket.try_take(std::time::Instant::now()) {
+            return None;
+        }
+        let e = crate::limits::LimitError::StatementRate {
+            name: ctx.info.user.clone(),
+            per_second: bucket.per_second(),
+        };
+        warn!(reason = %e, "statement refused: rate limit");
+        let refused = Traced {
+            access: None,
+            decision: Decision::Deny,
+            reason: Some(e.client_message()),
+        };
+        ctx.trace
+            .start(&ctx.session_span, &ctx.database, None, &refused, sync_seq);
+        Some(ctx.denials.register_error(
+            e.sqlstate(),
+            e.client_message(),
+            "slow down, or ask for a higher limits.statements_per_second".to_owned(),
+            sync_seq,
+        ))
+    };
     loop {
         if !client.fill().await? {
             // The client vanished without Terminate: end the upstream session politely.
@@ -174,6 +205,10 @@ async fn client_to_upstream(
             match frame.frontend() {
                 Frontend::Query => {
                     syncs_sent += 1;
+                    if let Some(marker) = over_rate(syncs_sent) {
+                        upstream.push_denied_query(&marker)?;
+                        continue;
+                    }
                     let sql = statement_text(Frontend::Query, frame.body());
                     let (decided, text) = decide_sql(deps, ctx, sql);
                     let traced = observe(deps, ctx, &decided);
@@ -205,6 +240,11 @@ async fn client_to_upstream(
                 Frontend::Parse => {
                     let sql = statement_text(Frontend::Parse, frame.body());
                     let name = parse_name(frame.body());
+                    if let Some(marker) = over_rate(syncs_sent + 1) {
+                        statements.remove(name.as_deref().unwrap_or_default());
+                        upstream.push_denied_parse(name, &marker)?;
+                        continue;
+                    }
                     let (decided, text) = decide_sql(deps, ctx, sql);
                     let traced = observe(deps, ctx, &decided);
                     if statements.len() >= MAX_TRACKED_NAMES {
@@ -266,6 +306,10 @@ async fn client_to_upstream(
                 }
                 Frontend::FunctionCall => {
                     syncs_sent += 1;
+                    if let Some(marker) = over_rate(syncs_sent) {
+                        upstream.push_denied_query(&marker)?;
+                        continue;
+                    }
                     let oid = BodyReader::new(frame.body())
                         .i32()
                         .map(|v| u32::from_be_bytes(v.to_be_bytes()))

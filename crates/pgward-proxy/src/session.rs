@@ -150,6 +150,20 @@ async fn authenticated_session(
     info!("client authenticated");
 
     check_startup(startup)?;
+    let limits = &deps.config.limits;
+    let _session_permit = deps
+        .sessions
+        .try_acquire(
+            &auth.user,
+            &auth.role,
+            limits.max_sessions_per_user,
+            limits.max_sessions_per_role,
+        )
+        .map_err(|e| SessionError::Auth {
+            sqlstate: e.sqlstate(),
+            client: e.client_message(),
+            reason: format!("session limit: {e}"),
+        })?;
     let policy = deps.gate.policy();
     let search_path = policy
         .role_settings(&auth.role)

@@ -40,7 +40,24 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigErr
     Ok(certs)
 }
 
+/// Loads a private key, refusing a file that group or others may read (as PostgreSQL
+/// and OpenSSH do): a key anyone on the host can read is not a secret.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| tls_err("private key", path, e))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(tls_err(
+            "private key",
+            path,
+            format!(
+                "is accessible by group or others (mode {:o}); run chmod 600 on it",
+                mode & 0o777
+            ),
+        ));
+    }
     PrivateKeyDer::from_pem_file(path).map_err(|e| tls_err("private key", path, e))
 }
 
@@ -110,4 +127,25 @@ pub fn certificate_common_name(cert: &CertificateDer<'_>) -> Option<String> {
     let mut names = parsed.subject().iter_common_name();
     let first = names.next()?.as_str().ok()?.to_owned();
     names.next().is_none().then_some(first)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn world_readable_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("pgward-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("k.pem");
+        let pair = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(&key, pair.serialize_pem()).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_key(&key).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        load_key(&key).unwrap();
+    }
 }

@@ -15,13 +15,41 @@ use serde::Deserialize;
 
 use crate::config::yaml_from_str;
 use crate::error::ConfigError;
+use crate::jwt::{JwksSource, JwtConfig};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUsersFile {
+    #[serde(default)]
     users: BTreeMap<String, RawUser>,
     #[serde(default)]
-    jwt: Option<serde_yaml_ng::Value>,
+    jwt: Option<RawJwt>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwt {
+    jwks: String,
+    issuer: String,
+    audience: String,
+    #[serde(default)]
+    role_claim: Option<String>,
+    #[serde(default)]
+    user_claim: Option<String>,
+    /// The upstream login for JWT users (default: the user claim).
+    #[serde(default)]
+    upstream_user: Option<String>,
+    #[serde(default)]
+    leeway_secs: Option<u64>,
+}
+
+/// JWT logins (a token sent as the password, over TLS only).
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub config: JwtConfig,
+    /// The JWKS file (https URLs are not fetched yet).
+    pub jwks_path: std::path::PathBuf,
+    pub upstream_user: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,10 +142,11 @@ impl User {
     }
 }
 
-/// All logins, by name.
+/// All logins, by name, and the JWT settings if tokens are accepted.
 #[derive(Debug, Default)]
 pub struct Users {
     by_name: BTreeMap<String, User>,
+    pub jwt: Option<JwtSettings>,
 }
 
 impl Users {
@@ -126,7 +155,13 @@ impl Users {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text, &path.display().to_string())
+        let mut users = Self::parse(&text, &path.display().to_string())?;
+        if let Some(jwt) = &mut users.jwt {
+            if jwt.jwks_path.is_relative() {
+                jwt.jwks_path = path.parent().unwrap_or(Path::new(".")).join(&jwt.jwks_path);
+            }
+        }
+        Ok(users)
     }
 
     pub fn parse(text: &str, shown: &str) -> Result<Users, ConfigError> {
@@ -135,13 +170,42 @@ impl Users {
             path: shown.to_owned(),
             message,
         };
-        if jwt.is_some() {
-            // Decided: refuse rather than silently ignore a login method we do not
-            // verify yet (JWT lands with the hardening issue).
-            return Err(invalid(
-                "jwt: JWT authentication is not supported yet".into(),
-            ));
-        }
+        let jwt = match jwt {
+            None => None,
+            Some(RawJwt {
+                jwks,
+                issuer,
+                audience,
+                role_claim,
+                user_claim,
+                upstream_user,
+                leeway_secs,
+            }) => {
+                let jwks_path = match JwksSource::parse(&jwks) {
+                    Ok(JwksSource::File(p)) => p,
+                    Ok(JwksSource::Https(_)) => {
+                        return Err(invalid(
+                            "jwt.jwks: https URLs are not fetched yet; give a JWKS file".into(),
+                        ))
+                    }
+                    Err(e) => return Err(invalid(format!("jwt.jwks: {e}"))),
+                };
+                let mut config = JwtConfig::new(
+                    issuer,
+                    audience,
+                    role_claim.unwrap_or_else(|| "pgward_role".to_owned()),
+                    user_claim.unwrap_or_else(|| "sub".to_owned()),
+                );
+                if let Some(l) = leeway_secs {
+                    config.leeway_secs = l;
+                }
+                Some(JwtSettings {
+                    config,
+                    jwks_path,
+                    upstream_user,
+                })
+            }
+        };
         let mut by_name = BTreeMap::new();
         for (name, raw) in users {
             let RawUser {
@@ -185,7 +249,7 @@ impl Users {
                 },
             );
         }
-        Ok(Users { by_name })
+        Ok(Users { by_name, jwt })
     }
 
     pub fn get(&self, name: &str) -> Option<&User> {

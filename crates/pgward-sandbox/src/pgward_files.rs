@@ -78,6 +78,8 @@ pub struct PgwardFiles {
     pub upstream_password: Option<String>,
     /// Extra top-level YAML lines (e.g. `audit:` or `admin:` sections).
     pub extra: Vec<String>,
+    /// Extra top-level lines for users.yaml (e.g. a `jwt:` section).
+    pub users_extra: Vec<String>,
 }
 
 impl Cluster {
@@ -103,6 +105,9 @@ impl Cluster {
                     let _ = writeln!(users, "    auth: cert");
                 }
             }
+        }
+        for line in &files.users_extra {
+            let _ = writeln!(users, "{line}");
         }
         let users_path = dir.join("users.yaml");
         std::fs::write(&users_path, users).map_err(SandboxError::io("writing", &users_path))?;

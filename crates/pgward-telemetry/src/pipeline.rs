@@ -13,7 +13,7 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing::Metadata;
-use tracing_subscriber::filter::{filter_fn, FilterFn};
+use tracing_subscriber::filter::{filter_fn, FilterExt, FilterFn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -118,6 +118,10 @@ pub fn install(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.default_filter))
         .map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    // The log layer never takes per-statement spans: they exist for export, and a log
+    // layer that stored their fields would cost every statement an allocation. With no
+    // exporter either, a query span is disabled entirely and costs next to nothing.
+    let filter = filter.and(filter_fn(not_a_query_span as fn(&Metadata<'_>) -> bool));
     let fmt = match cfg.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
@@ -151,6 +155,10 @@ pub fn install(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
     Ok(guard)
+}
+
+fn not_a_query_span(meta: &Metadata<'_>) -> bool {
+    !(meta.is_span() && meta.name() == crate::spans::QUERY_SPAN)
 }
 
 /// Only pgward's own spans go to the collector: the exporter's own stack (tonic, h2, hyper)

@@ -72,6 +72,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         limits: Vec::new(),
         upstream_password: None,
         extra: Vec::new(),
+        users_extra: Vec::new(),
     };
     let config_path = cluster.write_pgward_files(&dir, &files, &logins)?;
     let config = pgward_proxy::Config::load(&config_path)?;
