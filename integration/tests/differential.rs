@@ -19,11 +19,9 @@ const ROLES: [&str; 3] = ["analyst", "support", "app"];
 /// or function privilege, so pgward (which follows SPEC §4) allows them and upstream still
 /// refuses. Reviewed: none of them leaks data past PostgreSQL. A test below asserts they
 /// still diverge, so fixing one in pgward-policy means removing it here.
-const KNOWN_DIVERGENCES: &[&str] = &[
-    // current_setting is on the SPEC's safe list; PostgreSQL additionally requires
-    // pg_read_all_settings for superuser-only settings such as data_directory.
-    "SELECT current_setting('data_directory')",
-];
+/// Statements where pgward allows what PostgreSQL denies with 42501 — none today
+/// (current_setting of a superuser-only setting used to be one; pgward denies it now).
+const KNOWN_DIVERGENCES: &[&str] = &[];
 
 fn repo_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -315,6 +315,15 @@ impl Resolver<'_> {
         let same_as_set = function.schema == "pg_catalog"
             && function.name == "set_config"
             && matches!(args, FunctionArguments::List(list) if harmless_set_config(&list.args));
+        if function.schema == "pg_catalog" && function.name == "current_setting" {
+            if let FunctionArguments::List(list) = args {
+                if let Some(name) = superuser_only_setting(&list.args) {
+                    return Err(AnalyseError::not_allowed(format!(
+                        "current_setting('{name}') reads a superuser-only setting"
+                    )));
+                }
+            }
+        }
         if !same_as_set {
             self.need(Need::Function { function });
         }
@@ -430,4 +439,45 @@ fn harmless_set_config(args: &[FunctionArg]) -> bool {
         }
         None => false,
     }
+}
+
+/// Settings PostgreSQL hides from roles without pg_read_all_settings (read off
+/// PostgreSQL 15: `pg_settings` as a superuser minus as an ordinary role). pgward denies
+/// reading them by name, as the database itself would.
+const SUPERUSER_ONLY_SETTINGS: &[&str] = &[
+    "config_file",
+    "data_directory",
+    "dynamic_library_path",
+    "extension_destdir",
+    "external_pid_file",
+    "hba_file",
+    "ident_file",
+    "jit_provider",
+    "krb_server_keyfile",
+    "log_directory",
+    "log_filename",
+    "primary_conninfo",
+    "session_preload_libraries",
+    "shared_preload_libraries",
+    "ssl_ciphers",
+    "ssl_dh_params_file",
+    "ssl_ecdh_curve",
+    "ssl_max_protocol_version",
+    "ssl_min_protocol_version",
+    "ssl_passphrase_command",
+    "unix_socket_directories",
+];
+
+/// The literal setting name of a `current_setting(...)` call, if it is superuser-only.
+fn superuser_only_setting(args: &[FunctionArg]) -> Option<String> {
+    let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) = args.first() else {
+        return None;
+    };
+    let sqlparser::ast::Value::SingleQuotedString(name) = &v.value else {
+        return None;
+    };
+    let name = name.to_ascii_lowercase();
+    SUPERUSER_ONLY_SETTINGS
+        .contains(&name.as_str())
+        .then_some(name)
 }

@@ -269,3 +269,13 @@ fn set_config_of_a_harmless_setting_is_a_set() {
         &["call pg_catalog.set_config"],
     );
 }
+
+#[test]
+fn superuser_only_settings_are_not_readable_by_name() {
+    err("SELECT current_setting('data_directory')", "superuser-only");
+    err("SELECT current_setting('HBA_FILE', true)", "superuser-only");
+    has(
+        "SELECT current_setting('jit')",
+        &["call pg_catalog.current_setting"],
+    );
+}
