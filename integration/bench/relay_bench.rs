@@ -203,7 +203,19 @@ fn run() -> BoxResult<bool> {
 
     let dir = tempfile::tempdir()?;
     progress("starting pgward");
-    let (pgward, pgward_info) = start_pgward(&cluster, &pgward_bin, dir.path(), &psql)?;
+    let (pgward, pgward_info) = start_pgward(&cluster, &pgward_bin, dir.path(), &psql, None)?;
+    // The same pgward exporting every span over OTLP to an in-process collector.
+    let otlp_runtime = tokio::runtime::Runtime::new()?;
+    let receiver = otlp_runtime.block_on(pgward_integration::otlp::start_otlp_receiver());
+    let otlp_dir = tempfile::tempdir()?;
+    progress("starting pgward with OTLP export");
+    let (pgward_otlp, pgward_otlp_info) = start_pgward(
+        &cluster,
+        &pgward_bin,
+        otlp_dir.path(),
+        &psql,
+        Some(receiver.endpoint()),
+    )?;
     progress("starting the bare relay");
     let (relay, relay_info) = start_bare_relay(&cluster, &relay_bin, dir.path(), &psql)?;
     if which("pgbouncer") {
@@ -219,6 +231,11 @@ fn run() -> BoxResult<bool> {
             name: "pgward",
             conninfo: pgward_info,
             pid: Some(pgward.pid()),
+        },
+        Target {
+            name: "pgward + OTLP",
+            conninfo: pgward_otlp_info,
+            pid: Some(pgward_otlp.pid()),
         },
         Target {
             name: "bare relay",
@@ -358,6 +375,7 @@ fn start_pgward(
     bin: &Path,
     dir: &Path,
     psql: &Path,
+    otlp_endpoint: Option<String>,
 ) -> BoxResult<(Spawned, String)> {
     let port = free_port()?;
     let logins = demo_logins();
@@ -365,7 +383,7 @@ fn start_pgward(
         listen: ([127, 0, 0, 1], port).into(),
         policies: policies_dir(),
         tls_required: true,
-        otlp_endpoint: None,
+        otlp_endpoint,
         limits: Vec::new(),
         upstream_password: None,
         extra: Vec::new(),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use pgward_integration::{admin_sql, connect_direct, DEMO_DATABASE};
 use pgward_policy::Policy;
-use pgward_sql::{analyse, AnalyseContext, Catalog, RelKind};
+use pgward_sql::{analyse, AnalyseContext, Catalog};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
@@ -60,48 +60,9 @@ fn corpus() -> Vec<String> {
         .collect()
 }
 
-/// The live catalog, read the way `pgward check --dsn` reads it.
+/// The live catalog, read the way the proxy and `pgward check --dsn` read it.
 async fn live_catalog(client: &Client) -> Catalog {
-    let mut catalog = Catalog::new();
-    for row in client
-        .query("SELECT nspname::text FROM pg_catalog.pg_namespace", &[])
-        .await
-        .unwrap()
-    {
-        catalog.add_schema(row.get::<_, String>(0));
-    }
-    let relations = "\
-        SELECT n.nspname::text, c.relname::text, c.relkind::text,
-               coalesce(array_agg(a.attname::text ORDER BY a.attnum)
-                        FILTER (WHERE a.attnum IS NOT NULL), '{}')
-          FROM pg_catalog.pg_class c
-          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          LEFT JOIN pg_catalog.pg_attribute a
-                 ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-         GROUP BY n.nspname, c.relname, c.relkind";
-    for row in client.query(relations, &[]).await.unwrap() {
-        let kind = match row.get::<_, String>(2).as_str() {
-            "r" => RelKind::Table,
-            "p" => RelKind::PartitionedTable,
-            "v" => RelKind::View,
-            "m" => RelKind::MaterializedView,
-            "f" => RelKind::ForeignTable,
-            _ => RelKind::Sequence,
-        };
-        catalog.add_relation(
-            row.get::<_, String>(0),
-            row.get::<_, String>(1),
-            kind,
-            row.get(3),
-        );
-    }
-    let functions = "SELECT p.oid, n.nspname::text, p.proname::text FROM pg_catalog.pg_proc p \
-                     JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
-    for row in client.query(functions, &[]).await.unwrap() {
-        catalog.add_function(row.get(0), row.get::<_, String>(1), row.get::<_, String>(2));
-    }
-    catalog
+    pgward_proxy::catalog::read_catalog(client).await.unwrap()
 }
 
 /// What PostgreSQL did with one statement.

@@ -143,6 +143,24 @@ async fn traffic_is_traced_audited_and_counted() {
     assert_eq!(allowed.attr("db.operation.name"), Some("SELECT"));
     assert_eq!(allowed.attr("db.response.returned_rows"), Some("3"));
     assert_eq!(allowed.attr("db.system.name"), Some("postgresql"));
+    // The Execute's span links to the Parse it executes.
+    let parse = spans
+        .iter()
+        .find(|s| {
+            s.name == "pgward.parse"
+                && s.attr("db.query.text")
+                    .is_some_and(|t| t.contains("orders"))
+        })
+        .expect("a pgward.parse span");
+    assert!(
+        allowed
+            .links
+            .iter()
+            .any(|(_, span_id)| *span_id == parse.span_id),
+        "links: {:?}, parse: {}",
+        allowed.links,
+        parse.span_id
+    );
 
     let app = queries
         .iter()

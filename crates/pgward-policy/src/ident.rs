@@ -1,14 +1,13 @@
 //! Folding of the SQL identifiers written in policy files (table keys, column names,
 //! schemas, function names) into catalog names.
 //!
-//! This must agree with the analyser's canonical folding (`pgward_sql`'s `ident::fold_str`):
-//! unquoted -> ASCII lower case, `"quoted"` exact (`""` is one `"`), `U&"..."` decoded,
-//! both truncated to 63 bytes. If one of them changes, change the other. Keys are small
-//! and written by DBAs, so this parser refuses anything it does not fully understand
+//! The folding itself is the analyser's (`pgward_sql::ident`, STYLE rule 10: one
+//! function): unquoted -> ASCII lower case, `"quoted"` exact (`""` is one `"`), `U&"..."`
+//! decoded, truncated to 63 bytes. This file only splits a policy key into its parts. Keys
+//! are small and written by DBAs, so it refuses anything it does not fully understand
 //! (UESCAPE, whitespace, empty parts) instead of guessing.
 
-/// PostgreSQL's NAMEDATALEN - 1.
-const MAX_IDENT_BYTES: usize = 63;
+use pgward_sql::ident::{decode_unicode_escapes, fold_str};
 
 /// Splits `text` at the dots outside quotes and folds every part.
 pub(crate) fn parse_qualified(text: &str) -> Result<Vec<String>, String> {
@@ -17,7 +16,7 @@ pub(crate) fn parse_qualified(text: &str) -> Result<Vec<String>, String> {
     let mut i = 0;
     loop {
         let (part, next) = parse_part(&chars, i, text)?;
-        parts.push(truncate(part));
+        parts.push(part);
         i = next;
         match chars.get(i) {
             None => return Ok(parts),
@@ -42,9 +41,14 @@ fn parse_part(chars: &[char], start: usize, text: &str) -> Result<(String, usize
     match (chars.get(start), chars.get(start + 1), chars.get(start + 2)) {
         (Some('U' | 'u'), Some('&'), Some('"')) => {
             let (body, next) = quoted(chars, start + 2, text)?;
-            Ok((decode_unicode(&body)?, next))
+            let decoded = decode_unicode_escapes(&body, '\\')
+                .map_err(|e| format!("invalid Unicode escape in U&\"{body}\": {e}"))?;
+            Ok((fold_str(&decoded, true), next))
         }
-        (Some('"'), _, _) => quoted(chars, start, text),
+        (Some('"'), _, _) => {
+            let (body, next) = quoted(chars, start, text)?;
+            Ok((fold_str(&body, true), next))
+        }
         (Some(&c), _, _) if c == '_' || c.is_alphabetic() => {
             let mut end = start;
             while chars
@@ -54,7 +58,7 @@ fn parse_part(chars: &[char], start: usize, text: &str) -> Result<(String, usize
                 end += 1;
             }
             let word: String = chars[start..end].iter().collect();
-            Ok((word.to_ascii_lowercase(), end))
+            Ok((fold_str(&word, false), end))
         }
         (None, _, _) => Err(format!("empty name part in {text:?}")),
         (Some(c), _, _) => Err(format!("unexpected character {c:?} in {text:?}")),
@@ -82,48 +86,6 @@ fn quoted(chars: &[char], start: usize, text: &str) -> Result<(String, usize), S
             (None, _) => return Err(format!("unterminated quoted identifier in {text:?}")),
         }
     }
-}
-
-/// `\XXXX`, `\+XXXXXX` and `\\` with the default escape character. Surrogates and NUL
-/// are refused (PostgreSQL refuses NUL too; surrogate pairs are not worth the code here).
-fn decode_unicode(body: &str) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some(pos) = rest.find('\\') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 1..];
-        let (digits, skip) = if let Some(tail) = after.strip_prefix('\\') {
-            out.push('\\');
-            rest = tail;
-            continue;
-        } else if let Some(six) = after.strip_prefix('+') {
-            (six.get(..6), 7)
-        } else {
-            (after.get(..4), 4)
-        };
-        let code = digits
-            .filter(|d| d.chars().all(|c| c.is_ascii_hexdigit()))
-            .and_then(|d| u32::from_str_radix(d, 16).ok())
-            .filter(|&c| c != 0)
-            .and_then(char::from_u32)
-            .ok_or_else(|| format!("invalid Unicode escape in U&\"{body}\""))?;
-        out.push(code);
-        rest = &after[skip..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// Truncates to 63 bytes on a character boundary, as PostgreSQL's `truncate_identifier`.
-fn truncate(mut s: String) -> String {
-    if s.len() > MAX_IDENT_BYTES {
-        let mut end = MAX_IDENT_BYTES;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-    s
 }
 
 #[cfg(test)]

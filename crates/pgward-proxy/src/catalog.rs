@@ -53,20 +53,76 @@ pub struct CatalogStore {
 }
 
 const RELATIONS_SQL: &str = "\
-SELECT n.nspname::text, c.relname::text, c.relkind::text, \
-       coalesce(array_agg(a.attname::text ORDER BY a.attnum) \
-                FILTER (WHERE a.attnum > 0 AND NOT a.attisdropped), '{}') \
-FROM pg_catalog.pg_class c \
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') \
-GROUP BY 1, 2, 3";
+SELECT n.nspname::text, c.relname::text, c.relkind::text,
+       coalesce(array_agg(a.attname::text ORDER BY a.attnum)
+                FILTER (WHERE a.attnum IS NOT NULL), '{}')
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_attribute a
+         ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+ GROUP BY n.nspname, c.relname, c.relkind";
 
 const SCHEMAS_SQL: &str = "SELECT nspname::text FROM pg_catalog.pg_namespace";
 
 const FUNCTIONS_SQL: &str = "\
-SELECT p.oid::int8, n.nspname::text, p.proname::text \
-FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+SELECT p.oid, n.nspname::text, p.proname::text
+  FROM pg_catalog.pg_proc p
+  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+
+/// Why a catalog could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{0}")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("unexpected relkind {relkind} for {schema}.{name}")]
+    RelKind {
+        relkind: String,
+        schema: String,
+        name: String,
+    },
+}
+
+/// Reads schemas, relations (tables, partitioned tables, views, materialized views,
+/// foreign tables, sequences) with their columns, and function names from pg_catalog
+/// over an open connection. The one catalog reader: the proxy, `pgward check --dsn` and
+/// the tests use it.
+pub async fn read_catalog(client: &tokio_postgres::Client) -> Result<Catalog, CatalogError> {
+    let mut catalog = Catalog::new();
+    for row in client.query(SCHEMAS_SQL, &[]).await? {
+        catalog.add_schema(row.try_get::<_, String>(0)?);
+    }
+    for row in client.query(RELATIONS_SQL, &[]).await? {
+        let schema: String = row.try_get(0)?;
+        let name: String = row.try_get(1)?;
+        let relkind: String = row.try_get(2)?;
+        let kind = match relkind.as_str() {
+            "r" => RelKind::Table,
+            "p" => RelKind::PartitionedTable,
+            "v" => RelKind::View,
+            "m" => RelKind::MaterializedView,
+            "f" => RelKind::ForeignTable,
+            "S" => RelKind::Sequence,
+            _ => {
+                return Err(CatalogError::RelKind {
+                    relkind,
+                    schema,
+                    name,
+                })
+            }
+        };
+        catalog.add_relation(schema, name, kind, row.try_get::<_, Vec<String>>(3)?);
+    }
+    for row in client.query(FUNCTIONS_SQL, &[]).await? {
+        let oid: u32 = row.try_get(0)?;
+        catalog.add_function(
+            oid,
+            row.try_get::<_, String>(1)?,
+            row.try_get::<_, String>(2)?,
+        );
+    }
+    Ok(catalog)
+}
 
 impl CatalogStore {
     pub fn new(upstream: UpstreamConfig, tls: rustls::ClientConfig) -> Self {
@@ -149,7 +205,7 @@ impl CatalogStore {
         }
     }
 
-    async fn load(&self, db: &str) -> Result<Catalog, tokio_postgres::Error> {
+    async fn load(&self, db: &str) -> Result<Catalog, CatalogError> {
         let up = &self.upstream;
         let user = up.catalog_user.as_deref().unwrap_or("pgward_catalog");
         let mut config = tokio_postgres::Config::new();
@@ -172,32 +228,9 @@ impl CatalogStore {
             .connect(MakeRustlsConnect::new(self.tls.clone()))
             .await?;
         let conn = tokio::spawn(connection);
-        let mut catalog = Catalog::new();
-        for row in client.query(SCHEMAS_SQL, &[]).await? {
-            catalog.add_schema(row.get::<_, String>(0));
-        }
-        for row in client.query(RELATIONS_SQL, &[]).await? {
-            let kind = match row.get::<_, String>(2).as_str() {
-                "r" => RelKind::Table,
-                "p" => RelKind::PartitionedTable,
-                "v" => RelKind::View,
-                "m" => RelKind::MaterializedView,
-                "f" => RelKind::ForeignTable,
-                _ => RelKind::Sequence,
-            };
-            catalog.add_relation(
-                row.get::<_, String>(0),
-                row.get::<_, String>(1),
-                kind,
-                row.get::<_, Vec<String>>(3),
-            );
-        }
-        for row in client.query(FUNCTIONS_SQL, &[]).await? {
-            let oid = u32::try_from(row.get::<_, i64>(0)).unwrap_or(0);
-            catalog.add_function(oid, row.get::<_, String>(1), row.get::<_, String>(2));
-        }
+        let catalog = read_catalog(&client).await;
         drop(client);
         let _ = conn.await;
-        Ok(catalog)
+        catalog
     }
 }

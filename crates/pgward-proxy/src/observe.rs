@@ -63,6 +63,8 @@ pub struct Traced {
     pub access: Option<StatementAccess>,
     pub decision: Decision,
     pub reason: Option<String>,
+    /// The `pgward.parse` span of a prepared statement, linked from each Execute.
+    pub parse: Option<Span>,
 }
 
 struct OpenQuery {
@@ -90,6 +92,9 @@ impl QueryTrace {
         sync_seq: u64,
     ) {
         let span = query_span(session, database);
+        if let Some(parse) = &traced.parse {
+            span.follows_from(parse);
+        }
         if let Some(sql) = raw_sql {
             if sql.contains("traceparent") {
                 set_parent_from_traceparent(&span, sql);

@@ -156,8 +156,9 @@ async fn client_to_upstream(
     // Sync points (Query, Sync, FunctionCall) sent upstream: each gets one ReadyForQuery.
     let mut syncs_sent: u64 = 0;
     // What each prepared statement and portal was decided as, for the Execute spans.
-    let mut statements: HashMap<String, Traced> = HashMap::new();
-    let mut portals: HashMap<String, Traced> = HashMap::new();
+    // Arc: a Bind per execution must not copy the analysis.
+    let mut statements: HashMap<String, Arc<Traced>> = HashMap::new();
+    let mut portals: HashMap<String, Arc<Traced>> = HashMap::new();
     let limits = &deps.config.limits;
     let rate = limits.statements_per_second.map(|r| {
         deps.rates
@@ -179,6 +180,7 @@ async fn client_to_upstream(
             access: None,
             decision: Decision::Deny,
             reason: Some(e.client_message()),
+            parse: None,
         };
         ctx.trace
             .start(&ctx.session_span, &ctx.database, None, &refused, sync_seq);
@@ -252,7 +254,21 @@ async fn client_to_upstream(
                     }
                     match decided.result {
                         Ok(permit) => {
-                            statements.insert(name.clone().unwrap_or_default(), traced);
+                            let normalized = traced
+                                .access
+                                .as_ref()
+                                .map(|a| a.normalized.as_str())
+                                .unwrap_or_default();
+                            let parse = pgward_telemetry::parse_span(
+                                &ctx.session_span,
+                                normalized,
+                                traced.decision,
+                            );
+                            let traced = Traced {
+                                parse: Some(parse),
+                                ..traced
+                            };
+                            statements.insert(name.clone().unwrap_or_default(), Arc::new(traced));
                             upstream.push_statement(frame, &permit);
                         }
                         Err(denial) => {
@@ -416,6 +432,7 @@ fn observe(deps: &Deps, ctx: &SessionCtx, decided: &Decided) -> Traced {
         access: decided.statements.first().cloned(),
         decision,
         reason,
+        parse: None,
     }
 }
 

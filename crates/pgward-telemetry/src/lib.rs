@@ -18,8 +18,8 @@ pub use audit::{AuditError, AuditLog, NormalizedSql, SessionInfo, StatementRecor
 pub use metrics::Metrics;
 pub use pipeline::{install, TelemetryConfig, TelemetryError, TelemetryGuard};
 pub use spans::{
-    fields, query_span, session_span, Decision, AUTH_SPAN, QUERY_SPAN, SESSION_SPAN,
-    UPSTREAM_CONNECT_SPAN,
+    fields, parse_span, query_span, session_span, Decision, AUTH_SPAN, PARSE_SPAN, QUERY_SPAN,
+    SESSION_SPAN, UPSTREAM_CONNECT_SPAN,
 };
 pub use traceparent::{parse_sqlcommenter, set_parent_from_traceparent, SqlComment};
 

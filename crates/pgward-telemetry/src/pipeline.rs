@@ -158,7 +158,8 @@ pub fn install(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
 }
 
 fn not_a_query_span(meta: &Metadata<'_>) -> bool {
-    !(meta.is_span() && meta.name() == crate::spans::QUERY_SPAN)
+    !(meta.is_span()
+        && (meta.name() == crate::spans::QUERY_SPAN || meta.name() == crate::spans::PARSE_SPAN))
 }
 
 /// Only pgward's own spans go to the collector: the exporter's own stack (tonic, h2, hyper)

@@ -12,6 +12,8 @@ use tracing::{field, Span};
 pub const SESSION_SPAN: &str = "pgward.session";
 /// One per statement (per Execute in the extended protocol).
 pub const QUERY_SPAN: &str = "pgward.query";
+/// An extended-protocol Parse; the `pgward.query` span of each Execute links to it.
+pub const PARSE_SPAN: &str = "pgward.parse";
 /// Suggested names for the session's phase spans:
 /// `#[tracing::instrument(name = "pgward.auth", skip_all)]`.
 pub const AUTH_SPAN: &str = "pgward.auth";
@@ -86,6 +88,19 @@ pub fn session_span(client: SocketAddr) -> Span {
         tls.protocol.version = field::Empty,
         pgward.auth.method = field::Empty,
         outcome = field::Empty,
+    )
+}
+
+/// A `pgward.parse` span for a Parse message that was allowed, child of `session`. It
+/// lives as long as the prepared statement; each Execute's query span links to it.
+pub fn parse_span(session: &Span, normalized: &str, decision: Decision) -> Span {
+    tracing::info_span!(
+        target: "pgward::query",
+        parent: session,
+        "pgward.parse",
+        db.system.name = "postgresql",
+        db.query.text = normalized,
+        pgward.decision = decision.as_str(),
     )
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use pgward_sql::{Catalog, RelKind};
+use pgward_sql::Catalog;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_postgres::config::SslMode;
@@ -234,24 +234,6 @@ fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-const RELATIONS: &str = "\
-SELECT n.nspname::text, c.relname::text, c.relkind::text,
-       coalesce(array_agg(a.attname::text ORDER BY a.attnum)
-                FILTER (WHERE a.attnum IS NOT NULL), '{}')
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN pg_catalog.pg_attribute a
-         ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
- WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
- GROUP BY n.nspname, c.relname, c.relkind";
-
-const SCHEMAS: &str = "SELECT nspname::text FROM pg_catalog.pg_namespace";
-
-const FUNCTIONS: &str = "\
-SELECT p.oid, n.nspname::text, p.proname::text
-  FROM pg_catalog.pg_proc p
-  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
-
 /// Reads schemas, relations (tables, partitioned tables, views, materialized views,
 /// foreign tables, sequences) with their columns, and function names from a live
 /// database into a [`Catalog`]. Reusable by anything that has a DSN.
@@ -267,48 +249,11 @@ pub async fn load_catalog(dsn: &str) -> anyhow::Result<Catalog> {
     catalog
 }
 
-/// Fills a [`Catalog`] from pg_catalog over an open connection.
+/// Fills a [`Catalog`] from pg_catalog over an open connection (the proxy's reader).
 pub async fn read_catalog(client: &tokio_postgres::Client) -> anyhow::Result<Catalog> {
-    let mut catalog = Catalog::new();
-    for row in client
-        .query(SCHEMAS, &[])
+    pgward_proxy::catalog::read_catalog(client)
         .await
-        .context("reading pg_namespace")?
-    {
-        catalog.add_schema(row.try_get::<_, String>(0)?);
-    }
-    for row in client
-        .query(RELATIONS, &[])
-        .await
-        .context("reading pg_class")?
-    {
-        let schema: String = row.try_get(0)?;
-        let name: String = row.try_get(1)?;
-        let kind = match row.try_get::<_, String>(2)?.as_str() {
-            "r" => RelKind::Table,
-            "p" => RelKind::PartitionedTable,
-            "v" => RelKind::View,
-            "m" => RelKind::MaterializedView,
-            "f" => RelKind::ForeignTable,
-            "S" => RelKind::Sequence,
-            other => bail!("unexpected relkind {other} for {schema}.{name}"),
-        };
-        let columns: Vec<String> = row.try_get(3)?;
-        catalog.add_relation(schema, name, kind, columns);
-    }
-    for row in client
-        .query(FUNCTIONS, &[])
-        .await
-        .context("reading pg_proc")?
-    {
-        let oid: u32 = row.try_get(0)?;
-        catalog.add_function(
-            oid,
-            row.try_get::<_, String>(1)?,
-            row.try_get::<_, String>(2)?,
-        );
-    }
-    Ok(catalog)
+        .context("reading the catalog")
 }
 
 #[cfg(test)]
