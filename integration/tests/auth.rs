@@ -141,3 +141,18 @@ async fn upstream_errors_pass_through_unchanged() {
     assert_eq!(sqlstate(&err), Some("3D000"), "{err:?}");
     assert_eq!(message(&err), "database \"no_such_db\" does not exist");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scram_channel_binding_is_offered_over_tls() {
+    let proxy = start_proxy(ProxyOptions::permissive()).await;
+    for binding in ["require", "disable"] {
+        let info = format!("{} channel_binding={binding}", proxy.conninfo("alice"));
+        let out = tokio::task::spawn_blocking(move || {
+            pgward_integration::psql_with_stdin(&info, &["-Atc", "SELECT 1"], None)
+        })
+        .await
+        .unwrap();
+        assert!(out.success(), "channel_binding={binding}: {}", out.stderr);
+        assert_eq!(out.stdout.trim(), "1");
+    }
+}

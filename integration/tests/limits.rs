@@ -103,3 +103,20 @@ async fn statements_over_the_rate_get_53400_and_the_session_survives() {
         .get(0);
     assert!(n > 0);
 }
+
+#[tokio::test]
+async fn idle_sessions_are_ended_but_busy_ones_are_not() {
+    let proxy = start_proxy(ProxyOptions {
+        limits: vec!["  idle_session_timeout_ms: 700".into()],
+        ..ProxyOptions::permissive()
+    })
+    .await;
+    let busy = proxy.connect("alice").await;
+    // A statement running longer than the idle timeout is not idleness.
+    busy.batch_execute("SELECT pg_sleep(1.2)").await.unwrap();
+    busy.batch_execute("SELECT 1").await.unwrap();
+    let idle = proxy.connect("alice").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let e = idle.batch_execute("SELECT 1").await.unwrap_err();
+    assert!(e.is_closed() || code(&e) == Some("57P05"), "{e:?}");
+}

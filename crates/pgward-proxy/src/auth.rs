@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use pgwire::api::auth::sasl::scram::{gen_salted_password, ScramSecret, ScramServerAuth};
-use pgwire::api::auth::sasl::SCRAM_SHA_256_METHOD;
+use pgwire::api::auth::sasl::{SCRAM_SHA_256_METHOD, SCRAM_SHA_256_PLUS_METHOD};
 use pgwire::messages::startup::{Authentication, NegotiateProtocolVersion};
 
 use crate::conn::ClientConn;
@@ -144,7 +144,13 @@ async fn authenticate_inner(
         if let (Some(settings), Some(verifier)) = (&users.jwt, deps.jwt.load_full()) {
             return jwt_login(client, &name, database, tls, settings, &verifier).await;
         }
-        let _ = scram_exchange(client, mock_secret(&name, deps)).await;
+        let pem = tls.encrypted.then(|| deps.server_cert_pem.load_full());
+        let _ = scram_exchange(
+            client,
+            mock_secret(&name, deps),
+            pem.as_deref().map(Vec::as_slice),
+        )
+        .await;
         return Err(password_failed(&name, "unknown user"));
     };
     if !user.source_allowed(peer.ip()) {
@@ -178,7 +184,14 @@ async fn authenticate_inner(
             AuthMethod::Cert
         }
         Credential::Scram(verifier) => {
-            match scram_exchange(client, verifier.to_secret()).await? {
+            let pem = tls.encrypted.then(|| deps.server_cert_pem.load_full());
+            match scram_exchange(
+                client,
+                verifier.to_secret(),
+                pem.as_deref().map(Vec::as_slice),
+            )
+            .await?
+            {
                 ScramOutcome::Ok => {}
                 ScramOutcome::Failed(reason) => return Err(password_failed(&name, reason)),
             }
@@ -271,19 +284,40 @@ enum ScramOutcome {
 
 /// Runs a SCRAM-SHA-256 exchange. Protocol errors end the session; a wrong proof is
 /// `Failed` with the reason for the log.
+/// Over TLS, SCRAM-SHA-256-PLUS (tls-server-end-point channel binding to pgward's
+/// certificate) is offered first, as PostgreSQL does; a client that can bind but claims
+/// the server cannot (a downgrade) is refused by the state machine.
 async fn scram_exchange(
     client: &mut ClientConn,
     secret: ScramSecret,
+    server_cert_pem: Option<&[u8]>,
 ) -> Result<ScramOutcome, SessionError> {
-    client
-        .w
-        .push_message(&Authentication::SASL(vec![SCRAM_SHA_256_METHOD.to_owned()]))?;
+    let mut server = ScramServerAuth::new();
+    let plus = match server_cert_pem {
+        Some(pem) => match server.configure_certificate(pem) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "channel binding unavailable for this certificate");
+                server = ScramServerAuth::new();
+                false
+            }
+        },
+        None => false,
+    };
+    let mut mechanisms = Vec::with_capacity(2);
+    if plus {
+        mechanisms.push(SCRAM_SHA_256_PLUS_METHOD.to_owned());
+    }
+    mechanisms.push(SCRAM_SHA_256_METHOD.to_owned());
+    client.w.push_message(&Authentication::SASL(mechanisms))?;
     client.w.flush().await?;
 
     let body = client.read_password_message().await?;
     let mut r = BodyReader::new(&body);
     let mechanism = r.cstr().ok_or_else(|| bad_sasl("initial response"))?;
-    if mechanism != SCRAM_SHA_256_METHOD.as_bytes() {
+    let offered = mechanism == SCRAM_SHA_256_METHOD.as_bytes()
+        || (plus && mechanism == SCRAM_SHA_256_PLUS_METHOD.as_bytes());
+    if !offered {
         return Ok(ScramOutcome::Failed(format!(
             "unsupported SASL mechanism {}",
             String::from_utf8_lossy(mechanism)
@@ -297,7 +331,6 @@ async fn scram_exchange(
         .bytes(len)
         .ok_or_else(|| bad_sasl("initial response data"))?;
 
-    let server = ScramServerAuth::new();
     let (server_first, waiting) =
         match server.on_client_first_message_with_secret(client_first, secret) {
             Ok(v) => v,

@@ -112,6 +112,8 @@ struct RawLimits {
     login_lockout_after: Option<u32>,
     #[serde(default)]
     login_lockout_secs: Option<u64>,
+    #[serde(default)]
+    idle_session_timeout_ms: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -167,6 +169,8 @@ pub struct Limits {
     /// Failed logins from one address before it is locked out, and for how long.
     pub login_lockout_after: u32,
     pub login_lockout: Duration,
+    /// A session with nothing in flight that sends nothing for this long is ended.
+    pub idle_session_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -181,6 +185,7 @@ impl Default for Limits {
             statement_burst: None,
             login_lockout_after: 10,
             login_lockout: Duration::from_secs(300),
+            idle_session_timeout: None,
         }
     }
 }
@@ -307,8 +312,10 @@ impl Config {
             statement_burst,
             login_lockout_after,
             login_lockout_secs,
+            idle_session_timeout_ms,
         }) = limits
         {
+            lim.idle_session_timeout = idle_session_timeout_ms.map(Duration::from_millis);
             lim.max_sessions_per_user = max_sessions_per_user;
             lim.max_sessions_per_role = max_sessions_per_role;
             if let Some(rate) = statements_per_second {

@@ -23,6 +23,8 @@ use crate::users::Users;
 pub struct Deps {
     pub config: Config,
     pub server_tls: ArcSwap<ServerConfig>,
+    /// The client-facing certificate (PEM), for SCRAM channel binding.
+    pub server_cert_pem: ArcSwap<Vec<u8>>,
     pub upstream_tls: ArcSwap<ClientConfig>,
     pub upstream_name: ServerName<'static>,
     pub users: ArcSwap<Users>,
@@ -55,6 +57,13 @@ fn load_jwt(users: &Users) -> Result<Option<Arc<JwtVerifier>>, ConfigError> {
         .map_err(invalid)
 }
 
+fn read_cert_pem(config: &Config) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(&config.tls.cert).map_err(|source| ConfigError::Read {
+        path: config.tls.cert.display().to_string(),
+        source,
+    })
+}
+
 fn load_policy(config: &Config) -> Result<Policy, ConfigError> {
     Policy::load_dir(&config.policies).map_err(|e| ConfigError::Invalid {
         path: config.policies.display().to_string(),
@@ -67,6 +76,7 @@ impl Deps {
     /// policies. Any error here stops the server from starting.
     pub fn from_config(config: Config) -> Result<Arc<Deps>, ConfigError> {
         let server_tls = tls::server_config(&config.tls)?;
+        let server_cert_pem = read_cert_pem(&config)?;
         let upstream_tls = tls::upstream_config(&config.upstream)?;
         let upstream_name = tls::upstream_server_name(&config.upstream)?;
         let users = Users::load(&config.users)?;
@@ -79,6 +89,7 @@ impl Deps {
         ));
         Ok(Arc::new(Deps {
             server_tls: ArcSwap::new(server_tls),
+            server_cert_pem: ArcSwap::from_pointee(server_cert_pem),
             upstream_tls: ArcSwap::new(upstream_tls),
             upstream_name,
             users: ArcSwap::from_pointee(users),
@@ -130,12 +141,13 @@ impl Deps {
                 first_error.get_or_insert(e);
             }
         }
-        match (server_tls, upstream_tls) {
-            (Ok(s), Ok(u)) => {
+        match (server_tls, upstream_tls, read_cert_pem(&self.config)) {
+            (Ok(s), Ok(u), Ok(pem)) => {
                 self.server_tls.store(s);
                 self.upstream_tls.store(u);
+                self.server_cert_pem.store(Arc::new(pem));
             }
-            (Err(e), _) | (_, Err(e)) => {
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 warn!(error = %e, "TLS reload failed; keeping the previous certificates");
                 first_error.get_or_insert(e);
             }

@@ -42,6 +42,8 @@ pub enum RelayEnd {
     Shutdown,
     /// A pinned setting changed upstream; the session was ended.
     PinBroken,
+    /// The client sent nothing for `limits.idle_session_timeout_ms`.
+    IdleTimeout,
 }
 
 impl RelayEnd {
@@ -51,6 +53,7 @@ impl RelayEnd {
             RelayEnd::UpstreamClosed => "upstream_closed",
             RelayEnd::Shutdown => "shutdown",
             RelayEnd::PinBroken => "pin_broken",
+            RelayEnd::IdleTimeout => "idle_timeout",
         }
     }
 }
@@ -192,7 +195,21 @@ async fn client_to_upstream(
         ))
     };
     loop {
-        if !client.fill().await? {
+        // Idle: everything sent was answered. Only then does the idle timeout run (a
+        // client waiting for a long query is not idle).
+        let idle = syncs_sent == ctx.syncs_done.load(Ordering::Acquire);
+        let filled = match limits.idle_session_timeout.filter(|_| idle) {
+            Some(limit) => match tokio::time::timeout(limit, client.fill()).await {
+                Ok(filled) => filled?,
+                Err(_) => {
+                    let _ = upstream.push_message(&Terminate::new());
+                    let _ = upstream.flush().await;
+                    return Ok(RelayEnd::IdleTimeout);
+                }
+            },
+            None => client.fill().await?,
+        };
+        if !filled {
             // The client vanished without Terminate: end the upstream session politely.
             let _ = upstream.push_message(&Terminate::new());
             let _ = upstream.flush().await;
