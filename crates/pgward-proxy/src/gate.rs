@@ -76,11 +76,15 @@ impl Gate {
                 statements: Arc::from(Vec::new()),
             };
         };
+        // Statements that differ only in numbers share a decision (pgward-sql proves
+        // numbers never change what a statement needs): `... WHERE id = 42` is analysed
+        // once, not once per id.
+        let shape = pgward_sql::decision_shape(sql);
         let key = CacheKey {
             version: mix(policy.version(), catalog.generation),
             role: &session.role,
             search_path: &session.search_path,
-            statement: sql,
+            statement: shape.as_deref().unwrap_or(sql),
         };
         self.cache.get_or_insert_with(&key, || {
             let ctx = AnalyseContext {

@@ -29,11 +29,13 @@ mod query;
 mod schema_file;
 mod scope;
 pub mod settings;
+mod shape;
 mod statement;
 
 pub use access::{Action, FuncName, Need, RelName, StatementAccess, StatementKind};
 pub use catalog::{Catalog, RelKind, Relation};
 pub use error::{AnalyseError, ErrorKind};
+pub use shape::decision_shape;
 
 use parse::Body;
 use scope::Resolver;

@@ -1,0 +1,75 @@
+//! The decision shape of a statement: its text with every numeric literal replaced by
+//! `0`. What a statement needs never depends on the value of a number (columns, tables,
+//! functions and settings are named by identifiers and strings, never by numbers), so a
+//! decision cached for one shape holds for every statement of that shape — which is what
+//! lets the proxy cache `... WHERE id = 42` and `... WHERE id = 43` once.
+//!
+//! The corpus test in `tests/shape.rs` checks that invariant: analysing a statement and
+//! analysing its shape give the same needs. Anything the lexer finds doubtful (a number
+//! glued to an identifier, `1_000`, `0x1F`, a lexing error) has no shape: it is decided on
+//! its own text.
+
+use std::borrow::Cow;
+
+use crate::lex::{lex, Kind};
+
+/// The statement's shape, or `None` when it must be decided on its exact text.
+pub fn decision_shape(sql: &str) -> Option<Cow<'_, str>> {
+    if !sql.bytes().any(|b| b.is_ascii_digit()) {
+        return Some(Cow::Borrowed(sql));
+    }
+    let tokens = lex(sql).ok()?;
+    if !tokens.iter().any(|t| t.kind == Kind::Number) {
+        return Some(Cow::Borrowed(sql));
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut at = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        if t.kind != Kind::Number {
+            continue;
+        }
+        let text = sql.get(t.start..t.end)?;
+        let plain = text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+        let glued = tokens
+            .get(i + 1)
+            .is_some_and(|n| n.start == t.end && matches!(n.kind, Kind::Ident | Kind::Number));
+        if !plain || glued {
+            return None;
+        }
+        out.push_str(sql.get(at..t.start)?);
+        out.push('0');
+        at = t.end;
+    }
+    out.push_str(sql.get(at..)?);
+    Some(Cow::Owned(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_go_everything_else_stays() {
+        assert_eq!(
+            decision_shape("SELECT abalance FROM pgbench_accounts WHERE aid = 12345;").as_deref(),
+            Some("SELECT abalance FROM pgbench_accounts WHERE aid = 0;")
+        );
+        assert_eq!(
+            decision_shape("SELECT 'a1', \"c2\", t3.x, $1 /* 4 */ FROM t3 LIMIT 10 OFFSET 2.5e3")
+                .as_deref(),
+            Some("SELECT 'a1', \"c2\", t3.x, $1 /* 4 */ FROM t3 LIMIT 0 OFFSET 0")
+        );
+        assert_eq!(decision_shape("SELECT 1").as_deref(), Some("SELECT 0"));
+        assert_eq!(decision_shape("SELECT x").as_deref(), Some("SELECT x"));
+    }
+
+    #[test]
+    fn doubtful_numbers_have_no_shape() {
+        assert_eq!(decision_shape("SELECT 123abc"), None);
+        assert_eq!(decision_shape("SELECT 0x1F"), None);
+        assert_eq!(decision_shape("SELECT 1_000"), None);
+        assert_eq!(decision_shape("SELECT 1, 'unterminated"), None);
+    }
+}

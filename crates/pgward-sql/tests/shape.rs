@@ -1,0 +1,40 @@
+//! The invariant the proxy's decision cache relies on: a statement and its decision shape
+//! (numbers replaced by 0) need exactly the same privileges — over the whole corpus.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::run;
+use pgward_sql::decision_shape;
+
+#[test]
+fn every_corpus_statement_needs_what_its_shape_needs() {
+    let corpus = include_str!("corpus.sql");
+    let mut compared = 0;
+    for line in corpus.lines() {
+        let sql = line.trim();
+        if sql.is_empty() || sql.starts_with("--") {
+            continue;
+        }
+        let Some(shape) = decision_shape(sql) else {
+            continue;
+        };
+        let original = run(sql);
+        let shaped = run(&shape);
+        match (&original, &shaped) {
+            (Ok(a), Ok(b)) => {
+                let a: Vec<_> = a.iter().map(|s| (&s.kind, &s.needs)).collect();
+                let b: Vec<_> = b.iter().map(|s| (&s.kind, &s.needs)).collect();
+                assert_eq!(a, b, "{sql}  vs  {shape}");
+            }
+            (Err(_), Err(_)) => {}
+            _ => panic!(
+                "{sql}  vs  {shape}: {:?} / {:?}",
+                original.as_ref().map(|_| "ok").map_err(|e| e.to_string()),
+                shaped.as_ref().map(|_| "ok").map_err(|e| e.to_string())
+            ),
+        }
+        compared += 1;
+    }
+    assert!(compared > 400, "only {compared} compared");
+}
