@@ -134,6 +134,20 @@ async fn psycopg3_connect_crud_pipeline_and_introspection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlalchemy_orm_connect_reflection_and_crud() {
+    if !require("python3 with SQLAlchemy", python_has("sqlalchemy")) {
+        return;
+    }
+    run_suite(
+        "python3",
+        vec!["sqlalchemy_suite.py".to_owned()],
+        drivers_dir(),
+        "pgward-sqlalchemy",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asyncpg_connect_crud_and_type_introspection() {
     if !require("python3 with asyncpg", python_has("asyncpg")) {
         return;
