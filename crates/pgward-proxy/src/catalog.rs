@@ -49,7 +49,9 @@ pub struct CatalogStore {
     by_db: DashMap<String, Arc<DbCatalog>>,
     next_generation: AtomicU64,
     upstream: UpstreamConfig,
-    tls: rustls::ClientConfig,
+    /// Swapped on reload, so a rotated upstream client certificate reaches the catalog
+    /// reader too.
+    tls: arc_swap::ArcSwap<rustls::ClientConfig>,
 }
 
 const RELATIONS_SQL: &str = "\
@@ -125,12 +127,17 @@ pub async fn read_catalog(client: &tokio_postgres::Client) -> Result<Catalog, Ca
 }
 
 impl CatalogStore {
+    /// Uses `tls` for the catalog connections from now on (certificate rotation).
+    pub fn set_tls(&self, tls: Arc<rustls::ClientConfig>) {
+        self.tls.store(tls);
+    }
+
     pub fn new(upstream: UpstreamConfig, tls: rustls::ClientConfig) -> Self {
         Self {
             by_db: DashMap::new(),
             next_generation: AtomicU64::new(1),
             upstream,
-            tls,
+            tls: arc_swap::ArcSwap::from_pointee(tls),
         }
     }
 
@@ -225,7 +232,7 @@ impl CatalogStore {
             config.password(pw.expose());
         }
         let (client, connection) = config
-            .connect(MakeRustlsConnect::new(self.tls.clone()))
+            .connect(MakeRustlsConnect::new((*self.tls.load_full()).clone()))
             .await?;
         let conn = tokio::spawn(connection);
         let catalog = read_catalog(&client).await;

@@ -144,6 +144,7 @@ impl Deps {
         match (server_tls, upstream_tls, read_cert_pem(&self.config)) {
             (Ok(s), Ok(u), Ok(pem)) => {
                 self.server_tls.store(s);
+                self.catalogs.set_tls(u.clone());
                 self.upstream_tls.store(u);
                 self.server_cert_pem.store(Arc::new(pem));
             }
