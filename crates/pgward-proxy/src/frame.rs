@@ -20,6 +20,11 @@ pub const MESSAGE_TYPE_BYTE_FUNCTION_CALL: u8 = b'F';
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// At most this much is reserved ahead for a frame whose header has arrived: a peer that
+/// announces a 64 MiB message and sends 5 bytes must not make pgward allocate 64 MiB.
+/// Larger frames grow the buffer as their bytes arrive.
+const MAX_RESERVE_AHEAD: usize = 1024 * 1024;
+
 /// One whole protocol message: `tag`, `len` (4 bytes, counting itself), body.
 #[derive(Debug)]
 pub struct Frame {
@@ -34,14 +39,6 @@ impl Frame {
     /// The message body after the tag and length.
     pub fn body(&self) -> &[u8] {
         &self.bytes[5..]
-    }
-
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bytes.len() <= 5
     }
 
     /// The kind of a message a client sent.
@@ -173,7 +170,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
         let total = len + 1;
         if self.buf.len() < total {
-            self.buf.reserve(total - self.buf.len());
+            self.buf
+                .reserve((total - self.buf.len()).min(MAX_RESERVE_AHEAD));
             return Ok(None);
         }
         Ok(Some(Frame {
@@ -198,15 +196,6 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 };
             }
         }
-    }
-
-    /// True when no bytes are buffered (the peer's pipeline is drained).
-    pub fn is_drained(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    pub fn into_parts(self) -> (R, BytesMut) {
-        (self.inner, self.buf)
     }
 }
 
@@ -279,10 +268,6 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         buf.put_i32(i32::try_from(body.len() + 4).unwrap_or(i32::MAX));
         buf.put_slice(body);
         self.append(buf);
-    }
-
-    pub fn has_pending(&self) -> bool {
-        !self.out.is_empty()
     }
 
     /// Writes everything queued and flushes. Not cancel-safe: a dropped flush may
@@ -431,6 +416,21 @@ mod tests {
             r.read_frame().await,
             Err(SessionError::Protocol(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn an_announced_length_does_not_allocate_ahead() {
+        let mut head = BytesMut::new();
+        head.put_u8(b'Q');
+        head.put_i32(60 * 1024 * 1024);
+        let mut r = FrameReader::new(&head[..], 64 * 1024 * 1024);
+        assert!(r.fill().await.unwrap());
+        assert!(r.next_frame().unwrap().is_none());
+        assert!(
+            r.buf.capacity() <= 2 * MAX_RESERVE_AHEAD,
+            "{}",
+            r.buf.capacity()
+        );
     }
 
     #[test]
