@@ -57,14 +57,23 @@ pub fn decision_of(result: &Result<Permit, Denial>) -> (Decision, Option<String>
     }
 }
 
-/// What a prepared statement or portal was decided as, for the spans of its Executes.
+/// What a statement was decided as, for its span (and a prepared statement's or portal's,
+/// for the spans of its Executes). Shares the cached analysis instead of copying it.
 #[derive(Clone)]
 pub struct Traced {
-    pub access: Option<StatementAccess>,
+    pub statements: Arc<[StatementAccess]>,
+    /// Which statement of a multi-statement message this is.
+    pub index: usize,
     pub decision: Decision,
     pub reason: Option<String>,
     /// The `pgward.parse` span of a prepared statement, linked from each Execute.
     pub parse: Option<Span>,
+}
+
+impl Traced {
+    pub fn access(&self) -> Option<&StatementAccess> {
+        self.statements.get(self.index)
+    }
 }
 
 struct OpenQuery {
@@ -91,30 +100,28 @@ impl QueryTrace {
         traced: &Traced,
         sync_seq: u64,
     ) {
+        let access = traced.access();
+        let kind = access.map(|a| a.kind.operation_name()).unwrap_or("UNKNOWN");
         let span = query_span(session, database);
-        if let Some(parse) = &traced.parse {
-            span.follows_from(parse);
-        }
-        if let Some(sql) = raw_sql {
-            if sql.contains("traceparent") {
+        // With no exporter the span is disabled: build none of its attributes.
+        if !span.is_disabled() {
+            if let Some(parse) = &traced.parse {
+                span.follows_from(parse);
+            }
+            if let Some(sql) = raw_sql.filter(|sql| sql.contains("traceparent")) {
                 set_parent_from_traceparent(&span, sql);
             }
-        }
-        let kind = traced
-            .access
-            .as_ref()
-            .map(|a| a.kind.operation_name())
-            .unwrap_or("UNKNOWN");
-        span.record(fields::DB_OPERATION_NAME, kind);
-        if let Some(access) = &traced.access {
-            span.record(fields::DB_QUERY_TEXT, access.normalized.as_str());
-            if let Some(table) = first_relation(access) {
-                span.record(fields::DB_COLLECTION_NAME, table.as_str());
+            span.record(fields::DB_OPERATION_NAME, kind);
+            if let Some(access) = access {
+                span.record(fields::DB_QUERY_TEXT, access.normalized.as_str());
+                if let Some(table) = first_relation(access) {
+                    span.record(fields::DB_COLLECTION_NAME, table.as_str());
+                }
             }
-        }
-        span.record(fields::DECISION, traced.decision.as_str());
-        if let Some(reason) = &traced.reason {
-            span.record(fields::DENY_REASON, reason.as_str());
+            span.record(fields::DECISION, traced.decision.as_str());
+            if let Some(reason) = &traced.reason {
+                span.record(fields::DENY_REASON, reason.as_str());
+            }
         }
         if let Ok(mut open) = self.open.lock() {
             open.push_back(OpenQuery {

@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use pgward_policy::Mode;
@@ -180,7 +181,8 @@ async fn client_to_upstream(
         };
         warn!(reason = %e, "statement refused: rate limit");
         let refused = Traced {
-            access: None,
+            statements: Arc::from(Vec::new()),
+            index: 0,
             decision: Decision::Deny,
             reason: Some(e.client_message()),
             parse: None,
@@ -234,7 +236,7 @@ async fn client_to_upstream(
                     let spans = decided.statements.len().max(1);
                     for i in 0..spans {
                         let t = Traced {
-                            access: decided.statements.get(i).cloned(),
+                            index: i,
                             ..traced.clone()
                         };
                         ctx.trace.start(
@@ -272,8 +274,7 @@ async fn client_to_upstream(
                     match decided.result {
                         Ok(permit) => {
                             let normalized = traced
-                                .access
-                                .as_ref()
+                                .access()
                                 .map(|a| a.normalized.as_str())
                                 .unwrap_or_default();
                             let parse = pgward_telemetry::parse_span(
@@ -394,13 +395,13 @@ async fn client_to_upstream(
 }
 
 /// Decodes and decides the SQL of a Query or Parse; also returns the decoded text
-/// (for a sqlcommenter traceparent), if it decoded.
-fn decide_sql(deps: &Deps, ctx: &SessionCtx, sql: &[u8]) -> (Decided, Option<String>) {
+/// (for a sqlcommenter traceparent), if it decoded — borrowed for UTF-8, not copied.
+fn decide_sql<'a>(deps: &Deps, ctx: &SessionCtx, sql: &'a [u8]) -> (Decided, Option<Cow<'a, str>>) {
     let catalog = ctx.catalog.current();
     match ctx.encoding().and_then(|e| e.decode(sql)) {
         Some(text) => {
             let decided = deps.gate.decide_sql(&ctx.policy, catalog.as_deref(), &text);
-            (decided, Some(text.into_owned()))
+            (decided, Some(text))
         }
         None => {
             let denial = deps.gate.policy().deny_unanalysable(
@@ -446,7 +447,8 @@ fn observe(deps: &Deps, ctx: &SessionCtx, decided: &Decided) -> Traced {
         reason.as_deref(),
     );
     Traced {
-        access: decided.statements.first().cloned(),
+        statements: decided.statements.clone(),
+        index: 0,
         decision,
         reason,
         parse: None,
