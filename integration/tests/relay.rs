@@ -334,20 +334,33 @@ async fn psql_async(
 
 #[tokio::test]
 async fn parameter_status_changes_pass_through() {
+    use pgward_integration::raw::{message, read_until_ready, startup_message, tls, write};
     let proxy = start_proxy(ProxyOptions::permissive()).await;
-    let out = psql_async(
-        proxy.conninfo("app"),
-        vec![
-            "-c",
-            "SET application_name = 'changed'",
-            "-c",
-            "SHOW application_name",
-        ],
-        None,
+    let cert = pgward_integration::client_cert("bob");
+    let mut s = tls(proxy.addr, Some(&cert), false).await;
+    write(
+        &mut s,
+        &startup_message(&[("user", "bob"), ("database", "shop")]),
     )
     .await;
-    assert!(out.success(), "{}", out.stderr);
-    assert!(out.stdout.contains("changed"), "{}", out.stdout);
+    let (_, last) = read_until_ready(&mut s).await;
+    assert_eq!(last.map(|(t, _)| t), Some(b'Z'));
+    write(
+        &mut s,
+        &message(b'Q', b"SET application_name = 'changed'\0"),
+    )
+    .await;
+    // The upstream's ParameterStatus for the new value reaches the client as sent.
+    let mut seen = false;
+    while let Some((tag, body)) = pgward_integration::raw::read_message(&mut s).await {
+        if tag == b'S' && body == b"application_name\0changed\0" {
+            seen = true;
+        }
+        if tag == b'Z' {
+            break;
+        }
+    }
+    assert!(seen, "no ParameterStatus application_name=changed");
 }
 
 #[tokio::test]
