@@ -4,7 +4,7 @@
 //! decision cached for one shape holds for every statement of that shape — which is what
 //! lets the proxy cache `... WHERE id = 42` and `... WHERE id = 43` once.
 //!
-//! The corpus test in `tests/shape.rs` checks that invariant: analysing a statement and
+//! The corpus test in `tests/analyser/shape.rs` checks that invariant: analysing a statement and
 //! analysing its shape give the same needs. Anything the lexer finds doubtful (a number
 //! glued to an identifier, `1_000`, `0x1F`, a lexing error) has no shape: it is decided on
 //! its own text.

@@ -1,6 +1,6 @@
 //! `Catalog::from_create_tables`, and hostile nesting.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 use pgward_sql::{analyse, AnalyseContext, Catalog, RelKind};
 
 #[test]

@@ -1,7 +1,7 @@
 //! Decisions over the example policies in `policies/`, read like SPEC §4.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use pgward_policy::{Action, Decision, Missing, Mode, StatementKind};
 use support::*;

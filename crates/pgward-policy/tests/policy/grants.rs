@@ -1,7 +1,7 @@
 //! GRANT export snapshots.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use pgward_policy::Policy;
 use support::*;

@@ -1,6 +1,6 @@
 //! Lexing traps, identifiers and schema tricks: what PostgreSQL reads is what is checked.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

@@ -7,7 +7,7 @@
 use pgward_integration::{start_proxy, ProxyOptions};
 use pgward_proxy::gate::SessionPolicy;
 
-const CORPUS: &str = include_str!("../../crates/pgward-sql/tests/corpus.sql");
+const CORPUS: &str = include_str!("../../../crates/pgward-sql/tests/corpus.sql");
 
 /// Transaction control would end the test's own BEGIN ... ROLLBACK around each line.
 fn controls_transactions(line: &str) -> bool {

@@ -3,7 +3,7 @@
 //! seed is printed on failure so a case can be replayed.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

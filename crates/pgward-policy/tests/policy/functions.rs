@@ -1,7 +1,7 @@
 //! The reviewed function table, decided through a policy.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use pgward_policy::{
     builtin_function, FuncName, FunctionClass, BUILTIN_FUNCTIONS, REVIEWED_UNSAFE,

@@ -1,6 +1,6 @@
 //! Reads: what SELECT statements need, clause by clause, and the hiding attacks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

@@ -1,7 +1,7 @@
 //! Statement kinds: transaction control, SET/SHOW, cursors, PREPARE, EXPLAIN, DDL, and
 //! everything pgward refuses outright.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 use common::*;
 use pgward_sql::StatementKind as K;
 

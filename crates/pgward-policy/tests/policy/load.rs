@@ -2,7 +2,7 @@
 //! duplicate roles, cycles, unknown parents; defaults; folding of keys.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

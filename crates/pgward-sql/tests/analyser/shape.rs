@@ -2,14 +2,14 @@
 //! (numbers replaced by 0) need exactly the same privileges — over the whole corpus.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::run;
 use pgward_sql::decision_shape;
 
 #[test]
 fn every_corpus_statement_needs_what_its_shape_needs() {
-    let corpus = include_str!("corpus.sql");
+    let corpus = include_str!("../corpus.sql");
     let mut compared = 0;
     for line in corpus.lines() {
         let sql = line.trim();

@@ -1,6 +1,6 @@
 //! Writes: INSERT, ON CONFLICT, UPDATE ... FROM, DELETE ... USING, MERGE, COPY, TRUNCATE.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

@@ -1,7 +1,7 @@
 //! The decision cache: hits, misses on any key part, policy version changes, bounds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
