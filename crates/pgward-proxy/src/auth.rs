@@ -18,7 +18,7 @@ use crate::deps::Deps;
 use crate::error::SessionError;
 use crate::frame::BodyReader;
 use crate::handshake::TlsInfo;
-use crate::jwt::JwtVerifier;
+use crate::jwks::JwksVerifier;
 use crate::limits::LoginVerdict;
 use crate::startup::StartupPacket;
 use crate::users::{Credential, JwtSettings};
@@ -216,7 +216,7 @@ async fn jwt_login(
     database: String,
     tls: &TlsInfo,
     settings: &JwtSettings,
-    verifier: &JwtVerifier,
+    verifier: &JwksVerifier,
 ) -> Result<Authenticated, SessionError> {
     if !tls.encrypted {
         return Err(SessionError::Auth {
@@ -238,6 +238,7 @@ async fn jwt_login(
         .unwrap_or(0);
     let identity = verifier
         .verify(token, now)
+        .await
         .map_err(|e| password_failed(name, format!("JWT refused: {e}")))?;
     if identity.user != name {
         return Err(password_failed(

@@ -4,10 +4,12 @@
 //! `Config::load` destructures them into checked types. Relative paths are resolved
 //! against the directory of the config file. Secrets are resolved here, once.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -114,6 +116,36 @@ struct RawLimits {
     login_lockout_secs: Option<u64>,
     #[serde(default)]
     idle_session_timeout_ms: Option<u64>,
+    /// Per-login overrides, by login name.
+    #[serde(default)]
+    users: std::collections::BTreeMap<String, RawUserLimits>,
+    /// Per-role limits, by policy role name.
+    #[serde(default)]
+    roles: std::collections::BTreeMap<String, RawRoleLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUserLimits {
+    #[serde(default)]
+    max_sessions: Option<u32>,
+    #[serde(default)]
+    statements_per_second: Option<f64>,
+    #[serde(default)]
+    statement_burst: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoleLimits {
+    #[serde(default)]
+    max_sessions: Option<u32>,
+    #[serde(default)]
+    statements_per_second: Option<f64>,
+    #[serde(default)]
+    statement_burst: Option<f64>,
+    #[serde(default)]
+    source: Option<Vec<ipnet::IpNet>>,
 }
 
 fn yes() -> bool {
@@ -171,6 +203,73 @@ pub struct Limits {
     pub login_lockout: Duration,
     /// A session with nothing in flight that sends nothing for this long is ended.
     pub idle_session_timeout: Option<Duration>,
+    /// `limits.users.<login>`: overrides of the per-login session cap and statement rate.
+    pub users: HashMap<String, UserLimits>,
+    /// `limits.roles.<role>`: the role's session cap, a statement rate shared by all its
+    /// sessions, and an address allowlist for all its logins.
+    pub roles: HashMap<String, RoleLimits>,
+}
+
+/// A token bucket's refill rate and capacity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserLimits {
+    pub max_sessions: Option<u32>,
+    pub rate: Option<Rate>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoleLimits {
+    pub max_sessions: Option<u32>,
+    /// Shared by every session of the role (on top of each login's own bucket).
+    pub rate: Option<Rate>,
+    /// Empty: any address (the user's own `source` still applies).
+    pub source: Vec<IpNet>,
+}
+
+impl Limits {
+    /// The session cap of a login: its override, else `max_sessions_per_user`.
+    pub fn max_sessions_of_user(&self, user: &str) -> Option<u32> {
+        self.users
+            .get(user)
+            .and_then(|u| u.max_sessions)
+            .or(self.max_sessions_per_user)
+    }
+
+    /// The session cap of a role: `roles.<role>.max_sessions`, else `max_sessions_per_role`.
+    pub fn max_sessions_of_role(&self, role: &str) -> Option<u32> {
+        self.roles
+            .get(role)
+            .and_then(|r| r.max_sessions)
+            .or(self.max_sessions_per_role)
+    }
+
+    /// The statement rate of one login: its override, else the global per-login rate.
+    pub fn rate_of_user(&self, user: &str) -> Option<Rate> {
+        self.users.get(user).and_then(|u| u.rate).or_else(|| {
+            self.statements_per_second.map(|per_second| Rate {
+                per_second,
+                burst: self.statement_burst.unwrap_or(per_second),
+            })
+        })
+    }
+
+    /// The statement rate shared by all sessions of a role, if it has one.
+    pub fn rate_of_role(&self, role: &str) -> Option<Rate> {
+        self.roles.get(role).and_then(|r| r.rate)
+    }
+
+    /// Whether the role's allowlist (if any) admits `addr`.
+    pub fn role_source_allowed(&self, role: &str, addr: IpAddr) -> bool {
+        self.roles
+            .get(role)
+            .is_none_or(|r| r.source.is_empty() || r.source.iter().any(|net| net.contains(&addr)))
+    }
 }
 
 impl Default for Limits {
@@ -186,6 +285,8 @@ impl Default for Limits {
             login_lockout_after: 10,
             login_lockout: Duration::from_secs(300),
             idle_session_timeout: None,
+            users: HashMap::new(),
+            roles: HashMap::new(),
         }
     }
 }
@@ -313,8 +414,44 @@ impl Config {
             login_lockout_after,
             login_lockout_secs,
             idle_session_timeout_ms,
+            users,
+            roles,
         }) = limits
         {
+            for (
+                name,
+                RawUserLimits {
+                    max_sessions,
+                    statements_per_second,
+                    statement_burst,
+                },
+            ) in users
+            {
+                let key = format!("limits.users.{name}");
+                let rate =
+                    checked_rate(&key, statements_per_second, statement_burst).map_err(invalid)?;
+                lim.users.insert(name, UserLimits { max_sessions, rate });
+            }
+            for (name, raw) in roles {
+                let RawRoleLimits {
+                    max_sessions,
+                    statements_per_second,
+                    statement_burst,
+                    source,
+                } = raw;
+                let key = format!("limits.roles.{name}");
+                let rate =
+                    checked_rate(&key, statements_per_second, statement_burst).map_err(invalid)?;
+                let source = source.unwrap_or_default();
+                lim.roles.insert(
+                    name,
+                    RoleLimits {
+                        max_sessions,
+                        rate,
+                        source,
+                    },
+                );
+            }
             lim.idle_session_timeout = idle_session_timeout_ms.map(Duration::from_millis);
             lim.max_sessions_per_user = max_sessions_per_user;
             lim.max_sessions_per_role = max_sessions_per_role;
@@ -371,6 +508,32 @@ impl Config {
     }
 }
 
+/// A rate and burst as configured under `at`: the rate must be positive, the burst (default:
+/// the rate) at least 1; a burst without a rate means nothing and is refused.
+fn checked_rate(
+    at: &str,
+    per_second: Option<f64>,
+    burst: Option<f64>,
+) -> Result<Option<Rate>, String> {
+    match (per_second, burst) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(format!("{at}.statement_burst: needs statements_per_second")),
+        (Some(rate), burst) => {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(format!("{at}.statements_per_second: must be positive"));
+            }
+            let burst = burst.unwrap_or(rate);
+            if !(burst.is_finite() && burst >= 1.0) {
+                return Err(format!("{at}.statement_burst: must be at least 1"));
+            }
+            Ok(Some(Rate {
+                per_second: rate,
+                burst,
+            }))
+        }
+    }
+}
+
 /// Deserializes YAML, turning serde's error into one that names file, line and column.
 pub(crate) fn yaml_from_str<T: serde::de::DeserializeOwned>(
     text: &str,
@@ -413,6 +576,55 @@ policies: policies/
         assert_eq!(c.users, PathBuf::from("/etc/pgward/users.yaml"));
         assert_eq!(c.limits.max_message_bytes, 64 * 1024 * 1024);
         assert_eq!(c.limits.auth_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn per_user_and_per_role_limits_override_the_defaults() {
+        let text = format!(
+            "{MINIMAL}limits:
+  max_sessions_per_user: 5
+  max_sessions_per_role: 50
+  statements_per_second: 100
+  users:
+    app: {{ max_sessions: 40, statements_per_second: 1000 }}
+  roles:
+    analyst: {{ max_sessions: 3, statements_per_second: 20, statement_burst: 40, source: [10.0.0.0/8] }}
+"
+        );
+        let l = Config::parse(&text, Path::new("pgward.yaml"))
+            .unwrap()
+            .limits;
+        assert_eq!(l.max_sessions_of_user("app"), Some(40));
+        assert_eq!(l.max_sessions_of_user("alice"), Some(5));
+        assert_eq!(l.max_sessions_of_role("analyst"), Some(3));
+        assert_eq!(l.max_sessions_of_role("app"), Some(50));
+        let rate = |per_second, burst| Some(Rate { per_second, burst });
+        assert_eq!(l.rate_of_user("app"), rate(1000.0, 1000.0));
+        assert_eq!(l.rate_of_user("alice"), rate(100.0, 100.0));
+        assert_eq!(l.rate_of_role("analyst"), rate(20.0, 40.0));
+        assert_eq!(l.rate_of_role("app"), None);
+        assert!(l.role_source_allowed("analyst", "10.1.2.3".parse().unwrap()));
+        assert!(!l.role_source_allowed("analyst", "127.0.0.1".parse().unwrap()));
+        assert!(l.role_source_allowed("app", "127.0.0.1".parse().unwrap()));
+
+        for (bad, says) in [
+            (
+                "    x: { statement_burst: 5 }",
+                "limits.users.x.statement_burst",
+            ),
+            ("    x: { statements_per_second: 0 }", "must be positive"),
+            (
+                "    x: { statements_per_second: 5, statement_burst: 0.5 }",
+                "at least 1",
+            ),
+            ("    x: { source: [10.0.0.0/8] }", "source"),
+        ] {
+            let text = format!("{MINIMAL}limits:\n  users:\n{bad}\n");
+            let err = Config::parse(&text, Path::new("pgward.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

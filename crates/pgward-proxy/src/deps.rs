@@ -14,7 +14,7 @@ use crate::catalog::CatalogStore;
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::gate::Gate;
-use crate::jwt::{read_jwks_file, JwtVerifier};
+use crate::jwks::JwksVerifier;
 use crate::limits::{LockoutPolicy, LoginGuard, SessionLimiter, StatementRates};
 use crate::observe::Observe;
 use crate::tls;
@@ -29,32 +29,32 @@ pub struct Deps {
     pub upstream_name: ServerName<'static>,
     pub users: ArcSwap<Users>,
     /// Verifies JWT logins when the users file has a `jwt:` section.
-    pub jwt: ArcSwapOption<JwtVerifier>,
+    pub jwt: ArcSwapOption<JwksVerifier>,
     pub gate: Gate,
     pub catalogs: Arc<CatalogStore>,
     pub cancel: Arc<CancelRegistry>,
     pub observe: Observe,
     pub sessions: SessionLimiter,
+    /// Token buckets per login.
     pub rates: StatementRates,
+    /// Token buckets shared by all sessions of a role (`limits.roles.<role>`).
+    pub role_rates: StatementRates,
     pub logins: LoginGuard,
     /// Per-process key for deterministic mock SCRAM salts of unknown users, so a
     /// probe cannot tell an unknown user from a wrong password.
     pub mock_salt_key: [u8; 32],
 }
 
-/// The JWT verifier for the users file's `jwt:` section (keys from its JWKS file).
-fn load_jwt(users: &Users) -> Result<Option<Arc<JwtVerifier>>, ConfigError> {
+/// The JWT verifier for the users file's `jwt:` section. An https key source is fetched
+/// in the background (see `jwks`); `previous` is kept when its source is unchanged.
+fn load_jwt(
+    users: &Users,
+    previous: Option<&Arc<JwksVerifier>>,
+) -> Result<Option<Arc<JwksVerifier>>, ConfigError> {
     let Some(settings) = &users.jwt else {
         return Ok(None);
     };
-    let invalid = |e: crate::jwt::JwtError| ConfigError::Invalid {
-        path: settings.jwks_path.display().to_string(),
-        message: e.to_string(),
-    };
-    let jwks = read_jwks_file(&settings.jwks_path).map_err(invalid)?;
-    JwtVerifier::from_jwks_json(settings.config.clone(), &jwks)
-        .map(|v| Some(Arc::new(v)))
-        .map_err(invalid)
+    JwksVerifier::start(settings, previous).map(Some)
 }
 
 fn read_cert_pem(config: &Config) -> Result<Vec<u8>, ConfigError> {
@@ -80,7 +80,7 @@ impl Deps {
         let upstream_tls = tls::upstream_config(&config.upstream)?;
         let upstream_name = tls::upstream_server_name(&config.upstream)?;
         let users = Users::load(&config.users)?;
-        let jwt = load_jwt(&users)?;
+        let jwt = load_jwt(&users, None)?;
         let policy = load_policy(&config)?;
         let observe = Observe::new(&config)?;
         let catalogs = Arc::new(CatalogStore::new(
@@ -100,6 +100,7 @@ impl Deps {
             observe,
             sessions: SessionLimiter::new(),
             rates: StatementRates::new(),
+            role_rates: StatementRates::new(),
             logins: LoginGuard::new(LockoutPolicy {
                 free_attempts: (config.limits.login_lockout_after / 2).max(1),
                 lockout_after: config.limits.login_lockout_after,
@@ -115,7 +116,9 @@ impl Deps {
     /// loaded cleanly; a broken part keeps the previous one and is reported.
     pub fn reload(&self) -> Result<(), ConfigError> {
         let policy = load_policy(&self.config);
-        let users = Users::load(&self.config.users).and_then(|u| load_jwt(&u).map(|jwt| (u, jwt)));
+        let previous_jwt = self.jwt.load_full();
+        let users = Users::load(&self.config.users)
+            .and_then(|u| load_jwt(&u, previous_jwt.as_ref()).map(|jwt| (u, jwt)));
         let server_tls = tls::server_config(&self.config.tls);
         let upstream_tls = tls::upstream_config(&self.config.upstream);
         let mut first_error = None;
@@ -134,7 +137,13 @@ impl Deps {
         match users {
             Ok((u, jwt)) => {
                 self.users.store(Arc::new(u));
-                self.jwt.store(jwt);
+                let kept = jwt.clone();
+                // The replaced verifier's refresher ends now, not when its last login does.
+                if let Some(old) = self.jwt.swap(jwt) {
+                    if !kept.is_some_and(|new| Arc::ptr_eq(&new, &old)) {
+                        old.stop();
+                    }
+                }
             }
             Err(e) => {
                 warn!(error = %e, "users reload failed; keeping the previous users");

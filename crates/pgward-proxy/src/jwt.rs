@@ -8,9 +8,9 @@
 //! claims in an error: `JwtError` names the reason for the log, and the client only ever
 //! sees the generic authentication error.
 //!
-//! Key sets come from a file (`read_jwks_file`). Fetching an `https://` JWKS is not done
-//! here yet: `JwksSource` recognises such a URL so the configuration can carry it, and the
-//! caller that fetches it hands the body to `JwtVerifier::replace_keys`.
+//! Key sets come from a file (`read_jwks_file`) or from an `https://` URL, which
+//! `crate::jwks` fetches, refreshes and hands to `JwtVerifier::replace_keys`; this module
+//! does no I/O but reading that file.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ pub const DEFAULT_LEEWAY_SECS: u64 = 30;
 /// A token longer than this is refused before it is parsed (a password message carries it).
 const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// A JWKS document larger than this is refused (real ones are a few KiB).
-const MAX_JWKS_LEN: usize = 1024 * 1024;
+pub const MAX_JWKS_LEN: usize = 1024 * 1024;
 /// `user_claim` / `role_claim` values longer than this are refused.
 const MAX_IDENTITY_LEN: usize = 256;
 /// RSA moduli outside 2048..=8192 bits are refused when the key set is loaded.
@@ -69,7 +69,7 @@ impl JwtConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwksSource {
     File(PathBuf),
-    /// Recognised but not fetched by this module (see the module documentation).
+    /// Fetched and refreshed by `crate::jwks`.
     Https(String),
 }
 
@@ -81,7 +81,9 @@ impl JwksSource {
         if lower.as_deref() == Some("https://") {
             Ok(JwksSource::Https(text.to_owned()))
         } else if text.get(..7).map(str::to_ascii_lowercase).as_deref() == Some("http://") {
-            Err(JwtError::Config("jwks URL must use https"))
+            Err(JwtError::Config(
+                "jwks URL must use https: plain http is never fetched (keys must not travel in clear)",
+            ))
         } else if text.is_empty() {
             Err(JwtError::Config("jwks is empty"))
         } else {
@@ -238,6 +240,31 @@ impl JwtVerifier {
             config,
             keys: ArcSwap::from_pointee(keys),
         })
+    }
+
+    /// A verifier that has no key yet and so refuses every token, until `replace_keys`
+    /// installs a set (an https JWKS before its first fetch succeeded).
+    pub fn without_keys(config: JwtConfig) -> Result<JwtVerifier, JwtError> {
+        check_config(&config)?;
+        Ok(JwtVerifier {
+            config,
+            keys: ArcSwap::from_pointee(KeySet { keys: Vec::new() }),
+        })
+    }
+
+    /// A verifier with `config` and the current key set of `self` (a reload that changed
+    /// the claims checked but not where the keys come from).
+    pub fn reconfigured(&self, config: JwtConfig) -> Result<JwtVerifier, JwtError> {
+        check_config(&config)?;
+        Ok(JwtVerifier {
+            config,
+            keys: ArcSwap::new(self.keys.load_full()),
+        })
+    }
+
+    /// How many keys the current set has (0 before the first successful fetch).
+    pub fn key_count(&self) -> usize {
+        self.keys.load().keys.len()
     }
 
     /// Installs a new key set (reload, rotation). On error the current set stays in use.

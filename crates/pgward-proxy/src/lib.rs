@@ -16,6 +16,7 @@ pub mod error;
 pub mod frame;
 pub mod gate;
 pub mod handshake;
+pub mod jwks;
 pub mod jwt;
 pub mod limits;
 pub mod observe;

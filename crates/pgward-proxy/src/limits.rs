@@ -24,6 +24,10 @@ pub enum LimitError {
         "statement rate limit exceeded for \"{name}\": at most {per_second} statements per second"
     )]
     StatementRate { name: String, per_second: f64 },
+    #[error(
+        "statement rate limit exceeded for pgward role \"{role}\": at most {per_second} statements per second across its sessions"
+    )]
+    RoleStatementRate { role: String, per_second: f64 },
 }
 
 impl LimitError {
@@ -33,7 +37,7 @@ impl LimitError {
             LimitError::TooManyUserSessions { .. } | LimitError::TooManyRoleSessions { .. } => {
                 "53300"
             }
-            LimitError::StatementRate { .. } => "53400",
+            LimitError::StatementRate { .. } | LimitError::RoleStatementRate { .. } => "53400",
         }
     }
 
@@ -48,6 +52,7 @@ impl LimitError {
             LimitError::TooManyUserSessions { .. } => "user_sessions",
             LimitError::TooManyRoleSessions { .. } => "role_sessions",
             LimitError::StatementRate { .. } => "statement_rate",
+            LimitError::RoleStatementRate { .. } => "role_statement_rate",
         }
     }
 }

@@ -164,20 +164,38 @@ async fn client_to_upstream(
     let mut statements: HashMap<String, Arc<Traced>> = HashMap::new();
     let mut portals: HashMap<String, Arc<Traced>> = HashMap::new();
     let limits = &deps.config.limits;
-    let rate = limits.statements_per_second.map(|r| {
-        deps.rates
-            .bucket(&ctx.info.user, r, limits.statement_burst.unwrap_or(r))
+    let user_rate = limits
+        .rate_of_user(&ctx.info.user)
+        .map(|r| deps.rates.bucket(&ctx.info.user, r.per_second, r.burst));
+    let role_rate = limits.rate_of_role(&ctx.policy.role).map(|r| {
+        deps.role_rates
+            .bucket(&ctx.policy.role, r.per_second, r.burst)
     });
     // A statement over the rate limit is refused (53400) the way a denial is: a stand-in
-    // that fails upstream keeps the session's state consistent.
+    // that fails upstream keeps the session's state consistent. The login's own bucket is
+    // asked first, then the role's shared one.
     let over_rate = |sync_seq: u64| -> Option<String> {
-        let bucket = rate.as_ref()?;
-        if bucket.try_take(std::time::Instant::now()) {
+        let now = std::time::Instant::now();
+        let (e, hint) = if user_rate.as_ref().is_some_and(|b| !b.try_take(now)) {
+            let per_second = user_rate.as_ref().map_or(0.0, |b| b.per_second());
+            (
+                crate::limits::LimitError::StatementRate {
+                    name: ctx.info.user.clone(),
+                    per_second,
+                },
+                "slow down, or ask for a higher limits.statements_per_second",
+            )
+        } else if role_rate.as_ref().is_some_and(|b| !b.try_take(now)) {
+            let per_second = role_rate.as_ref().map_or(0.0, |b| b.per_second());
+            (
+                crate::limits::LimitError::RoleStatementRate {
+                    role: ctx.policy.role.clone(),
+                    per_second,
+                },
+                "the role's sessions together are over limits.roles.<role>.statements_per_second",
+            )
+        } else {
             return None;
-        }
-        let e = crate::limits::LimitError::StatementRate {
-            name: ctx.info.user.clone(),
-            per_second: bucket.per_second(),
         };
         warn!(reason = %e, "statement refused: rate limit");
         let refused = Traced {
@@ -192,7 +210,7 @@ async fn client_to_upstream(
         Some(ctx.denials.register_error(
             e.sqlstate(),
             e.client_message(),
-            "slow down, or ask for a higher limits.statements_per_second".to_owned(),
+            hint.to_owned(),
             sync_seq,
         ))
     };

@@ -151,13 +151,27 @@ async fn authenticated_session(
 
     check_startup(startup)?;
     let limits = &deps.config.limits;
+    // Before AuthenticationOk (the upstream's, relayed below): the role is only known now
+    // for a JWT login, so the role's allowlist is checked here for every method.
+    if !limits.role_source_allowed(&auth.role, peer.ip()) {
+        return Err(SessionError::Auth {
+            sqlstate: "28000",
+            client: format!(
+                "no access rule for host \"{}\", user \"{}\", database \"{}\"",
+                peer.ip(),
+                auth.user,
+                auth.database
+            ),
+            reason: format!("client address not in limits.roles.{}.source", auth.role),
+        });
+    }
     let _session_permit = deps
         .sessions
         .try_acquire(
             &auth.user,
             &auth.role,
-            limits.max_sessions_per_user,
-            limits.max_sessions_per_role,
+            limits.max_sessions_of_user(&auth.user),
+            limits.max_sessions_of_role(&auth.role),
         )
         .map_err(|e| SessionError::Auth {
             sqlstate: e.sqlstate(),

@@ -15,7 +15,8 @@ use serde::Deserialize;
 
 use crate::config::yaml_from_str;
 use crate::error::ConfigError;
-use crate::jwt::{JwksSource, JwtConfig};
+use crate::jwks::KeySource;
+use crate::jwt::JwtConfig;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +31,11 @@ struct RawUsersFile {
 #[serde(deny_unknown_fields)]
 struct RawJwt {
     jwks: String,
+    /// CA bundle for an https `jwks` (default: the system's roots).
+    #[serde(default)]
+    jwks_ca: Option<std::path::PathBuf>,
+    #[serde(default)]
+    jwks_refresh_secs: Option<u64>,
     issuer: String,
     audience: String,
     #[serde(default)]
@@ -47,8 +53,8 @@ struct RawJwt {
 #[derive(Debug, Clone)]
 pub struct JwtSettings {
     pub config: JwtConfig,
-    /// The JWKS file (https URLs are not fetched yet).
-    pub jwks_path: std::path::PathBuf,
+    /// A JWKS file, or an https URL with its CA and refresh interval.
+    pub keys: KeySource,
     pub upstream_user: Option<String>,
 }
 
@@ -157,9 +163,8 @@ impl Users {
         })?;
         let mut users = Self::parse(&text, &path.display().to_string())?;
         if let Some(jwt) = &mut users.jwt {
-            if jwt.jwks_path.is_relative() {
-                jwt.jwks_path = path.parent().unwrap_or(Path::new(".")).join(&jwt.jwks_path);
-            }
+            jwt.keys
+                .resolve_relative(path.parent().unwrap_or(Path::new(".")));
         }
         Ok(users)
     }
@@ -174,6 +179,8 @@ impl Users {
             None => None,
             Some(RawJwt {
                 jwks,
+                jwks_ca,
+                jwks_refresh_secs,
                 issuer,
                 audience,
                 role_claim,
@@ -181,15 +188,8 @@ impl Users {
                 upstream_user,
                 leeway_secs,
             }) => {
-                let jwks_path = match JwksSource::parse(&jwks) {
-                    Ok(JwksSource::File(p)) => p,
-                    Ok(JwksSource::Https(_)) => {
-                        return Err(invalid(
-                            "jwt.jwks: https URLs are not fetched yet; give a JWKS file".into(),
-                        ))
-                    }
-                    Err(e) => return Err(invalid(format!("jwt.jwks: {e}"))),
-                };
+                let keys = KeySource::from_config(&jwks, jwks_ca, jwks_refresh_secs)
+                    .map_err(|e| invalid(e.to_string()))?;
                 let mut config = JwtConfig::new(
                     issuer,
                     audience,
@@ -201,7 +201,7 @@ impl Users {
                 }
                 Some(JwtSettings {
                     config,
-                    jwks_path,
+                    keys,
                     upstream_user,
                 })
             }
@@ -309,6 +309,40 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.starts_with("u.yaml:5:"), "{err}");
+    }
+
+    #[test]
+    fn jwt_jwks_https_with_ca_and_refresh() {
+        let jwt = "jwt:\n  jwks: https://idp.example.com/.well-known/jwks.json\n  jwks_ca: certs/idp-ca.pem\n  jwks_refresh_secs: 60\n  issuer: https://idp.example.com\n  audience: pgward\n";
+        let users = Users::parse(jwt, "u.yaml").unwrap();
+        let Some(JwtSettings {
+            keys: KeySource::Https(source),
+            ..
+        }) = &users.jwt
+        else {
+            panic!("no https jwt source: {:?}", users.jwt);
+        };
+        assert_eq!(source.refresh, std::time::Duration::from_secs(60));
+        assert_eq!(source.ca.as_deref(), Some(Path::new("certs/idp-ca.pem")));
+
+        let plain = jwt.replace(
+            "https://idp.example.com/.well-known",
+            "http://idp.example.com",
+        );
+        let err = Users::parse(&plain, "u.yaml").unwrap_err().to_string();
+        assert!(
+            err.starts_with("u.yaml: jwt.jwks: ") && err.contains("must use https"),
+            "{err}"
+        );
+        let file_with_ca =
+            "jwt:\n  jwks: jwks.json\n  jwks_ca: ca.pem\n  issuer: i\n  audience: a\n";
+        let err = Users::parse(file_with_ca, "u.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("jwt.jwks_ca applies to an https jwks only"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Limits and hostile clients (SPEC §7): failed logins lock an address out, sessions per
-//! user are capped (53300), statements are rate limited (53400) without breaking the session.
+//! user are capped (53300), statements are rate limited (53400) without breaking the session,
+//! and `limits.users` / `limits.roles` override the caps and rates per login and per role.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -119,4 +120,65 @@ async fn idle_sessions_are_ended_but_busy_ones_are_not() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let e = idle.batch_execute("SELECT 1").await.unwrap_err();
     assert!(e.is_closed() || code(&e) == Some("57P05"), "{e:?}");
+}
+
+#[tokio::test]
+async fn per_user_and_per_role_limits_override_the_defaults() {
+    let proxy = start_proxy(ProxyOptions {
+        limits: vec![
+            "  max_sessions_per_user: 1".into(),
+            "  users:".into(),
+            "    alice: { max_sessions: 3, statements_per_second: 2, statement_burst: 3 }".into(),
+            "    app: { max_sessions: 2 }".into(),
+            "  roles:".into(),
+            "    app: { statements_per_second: 2, statement_burst: 4 }".into(),
+            "    support: { source: [10.0.0.0/8] }".into(),
+        ],
+        ..ProxyOptions::default()
+    })
+    .await;
+
+    // alice's own cap (3) replaces the default of 1.
+    let alice: Vec<_> = futures::future::join_all((0..3).map(|_| proxy.connect("alice"))).await;
+    let e = proxy.try_connect("alice").await.map(|_| ()).unwrap_err();
+    assert_eq!(code(&e), Some("53300"), "{e:?}");
+
+    // alice's own rate: a burst of 3, then 53400 naming her.
+    let mut refused = Vec::new();
+    for _ in 0..8 {
+        if let Err(e) = alice[0].simple_query("SELECT count(*) FROM orders").await {
+            refused.push(e);
+        }
+    }
+    assert!(refused.len() >= 4, "only {} of 8 refused", refused.len());
+    let db = refused[0].as_db_error().unwrap();
+    assert_eq!(db.code().code(), "53400");
+    assert!(db.message().contains("\"alice\""), "{}", db.message());
+
+    // The role app's bucket (burst 4) is shared by both of app's sessions.
+    let app1 = proxy.connect("app").await;
+    let app2 = proxy.connect("app").await;
+    let mut ok = 0;
+    let mut role_refusals = 0;
+    for i in 0..10 {
+        let session = if i % 2 == 0 { &app1 } else { &app2 };
+        match session.simple_query("SELECT 1").await {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                let db = e.as_db_error().unwrap();
+                assert_eq!(db.code().code(), "53400");
+                assert!(db.message().contains("pgward role \"app\""), "{}", db.message());
+                role_refusals += 1;
+            }
+        }
+    }
+    assert!(ok <= 6, "{ok} of 10 allowed past a shared burst of 4");
+    assert!(role_refusals >= 4, "{role_refusals}");
+
+    // support may only come from 10.0.0.0/8: bob (a support login) is refused from here,
+    // with PostgreSQL's wording for a missing pg_hba rule.
+    let e = proxy.try_connect("bob").await.map(|_| ()).unwrap_err();
+    let db = e.as_db_error().unwrap();
+    assert_eq!(db.code().code(), "28000");
+    assert!(db.message().contains("no access rule"), "{}", db.message());
 }

@@ -13,6 +13,7 @@ mod direct;
 mod drivers;
 mod enforce;
 mod hostile;
+mod jwks_https;
 mod jwt;
 mod limits;
 mod relay;
