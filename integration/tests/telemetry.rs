@@ -14,7 +14,7 @@ use pgward_integration::otlp::{start_otlp_receiver, ReceivedSpan};
 use pgward_sql::{analyse, AnalyseContext, Catalog, RelKind, StatementAccess};
 use pgward_telemetry::{
     fields, install, query_span, serve_admin, session_span, set_parent_from_traceparent,
-    AdminState, AuditLog, Decision, LogFormat, Metrics, NormalizedSql, SessionInfo,
+    AdminState, AuditLog, Decision, LogFormat, Metrics, NormalizedSql, QueryFields, SessionInfo,
     StatementRecord, TelemetryConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -84,34 +84,38 @@ async fn spans_reach_the_collector() {
         let parse = tracing::info_span!(target: "pgward::query", parent: &session, "pgward.parse");
         drop(parse.enter());
 
-        let query = query_span(&session, "shop");
+        let allowed_text = NormalizedSql::from_access(&allowed);
+        let query = query_span(
+            &session,
+            &QueryFields {
+                database: "shop",
+                operation: allowed.kind.operation_name(),
+                text: Some(allowed_text.as_str()),
+                collection: Some("customers"),
+                decision: Decision::Allow,
+                reason: None,
+            },
+        );
         assert!(!set_parent_from_traceparent(&query, "SELECT 1"));
         query.follows_from(&parse);
-        {
-            let _entered = query.enter();
-            query.record(fields::DB_OPERATION_NAME, allowed.kind.operation_name());
-            query.record(fields::DB_COLLECTION_NAME, "customers");
-            query.record(
-                fields::DB_QUERY_TEXT,
-                NormalizedSql::from_access(&allowed).as_str(),
-            );
-            query.record(fields::DECISION, Decision::Allow.as_str());
-        }
+        drop(query.enter());
         // Recorded after the span started (when CommandComplete passes through).
         query.record(fields::DB_RESPONSE_RETURNED_ROWS, 1_i64);
         drop(query);
 
-        let denied = query_span(&session, "shop");
+        let traced_text = NormalizedSql::from_access(&traced);
+        let denied = query_span(
+            &session,
+            &QueryFields {
+                database: "shop",
+                operation: traced.kind.operation_name(),
+                text: Some(traced_text.as_str()),
+                collection: Some("customers"),
+                decision: Decision::Deny,
+                reason: Some("role \"analyst\" may not select column customers.email"),
+            },
+        );
         assert!(set_parent_from_traceparent(&denied, &traced_sql));
-        denied.record(
-            fields::DB_QUERY_TEXT,
-            NormalizedSql::from_access(&traced).as_str(),
-        );
-        denied.record(fields::DECISION, Decision::Deny.as_str());
-        denied.record(
-            fields::DENY_REASON,
-            "role \"analyst\" may not select column customers.email",
-        );
         denied.record(fields::DB_RESPONSE_STATUS_CODE, "42501");
         denied.record(fields::OTEL_STATUS_CODE, "error");
         drop(denied.enter());

@@ -10,7 +10,7 @@ use pgward_policy::{Denial, Need, Permit};
 use pgward_sql::StatementAccess;
 use pgward_telemetry::{
     fields, query_span, set_parent_from_traceparent, AdminState, AuditLog, Decision, Metrics,
-    SessionInfo, StatementRecord,
+    QueryFields, SessionInfo, StatementRecord,
 };
 use tracing::Span;
 
@@ -102,27 +102,30 @@ impl QueryTrace {
     ) {
         let access = traced.access();
         let kind = access.map(|a| a.kind.operation_name()).unwrap_or("UNKNOWN");
-        let span = query_span(session, database);
         // With no exporter the span is disabled: build none of its attributes.
-        if !span.is_disabled() {
+        let span = if pgward_telemetry::exporting() {
+            let collection = access.and_then(first_relation);
+            let span = query_span(
+                session,
+                &QueryFields {
+                    database,
+                    operation: kind,
+                    text: access.map(|a| a.normalized.as_str()),
+                    collection: collection.as_deref(),
+                    decision: traced.decision,
+                    reason: traced.reason.as_deref(),
+                },
+            );
             if let Some(parse) = &traced.parse {
                 span.follows_from(parse);
             }
             if let Some(sql) = raw_sql.filter(|sql| sql.contains("traceparent")) {
                 set_parent_from_traceparent(&span, sql);
             }
-            span.record(fields::DB_OPERATION_NAME, kind);
-            if let Some(access) = access {
-                span.record(fields::DB_QUERY_TEXT, access.normalized.as_str());
-                if let Some(table) = first_relation(access) {
-                    span.record(fields::DB_COLLECTION_NAME, table.as_str());
-                }
-            }
-            span.record(fields::DECISION, traced.decision.as_str());
-            if let Some(reason) = &traced.reason {
-                span.record(fields::DENY_REASON, reason.as_str());
-            }
-        }
+            span
+        } else {
+            Span::none()
+        };
         if let Ok(mut open) = self.open.lock() {
             open.push_back(OpenQuery {
                 span,

@@ -16,10 +16,10 @@ mod traceparent;
 pub use admin::{serve_admin, AdminState};
 pub use audit::{AuditError, AuditLog, NormalizedSql, SessionInfo, StatementRecord};
 pub use metrics::Metrics;
-pub use pipeline::{install, TelemetryConfig, TelemetryError, TelemetryGuard};
+pub use pipeline::{exporting, install, TelemetryConfig, TelemetryError, TelemetryGuard};
 pub use spans::{
-    fields, parse_span, query_span, session_span, Decision, AUTH_SPAN, PARSE_SPAN, QUERY_SPAN,
-    SESSION_SPAN, UPSTREAM_CONNECT_SPAN,
+    fields, parse_span, query_span, session_span, Decision, QueryFields, AUTH_SPAN, PARSE_SPAN,
+    QUERY_SPAN, SESSION_SPAN, UPSTREAM_CONNECT_SPAN,
 };
 pub use traceparent::{parse_sqlcommenter, set_parent_from_traceparent, SqlComment};
 

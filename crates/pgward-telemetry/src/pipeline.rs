@@ -5,12 +5,13 @@
 //! proxy's runtime exists and flushing on shutdown cannot deadlock against a runtime the
 //! caller is blocking.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing::Metadata;
 use tracing_subscriber::filter::{filter_fn, FilterExt, FilterFn};
@@ -22,6 +23,10 @@ use crate::LogFormat;
 
 /// How long shutdown waits for the last batch to reach the collector.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Spans waiting for export; beyond it new spans are dropped (and counted by the SDK).
+const MAX_QUEUED_SPANS: usize = 65_536;
+/// Spans per export request.
+const EXPORT_BATCH_SPANS: usize = 2_048;
 /// How long one export may take before the batch is dropped.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -139,10 +144,17 @@ pub fn install(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         None => None,
     };
     let otel = exporter.as_ref().map(|e: &Exporter| {
+        // Every attribute the layer adds by itself would cost each statement its
+        // conversion and encoding in the exporter, and the timing and context-activation
+        // bookkeeping run on every poll of a session's future (its span is entered per
+        // poll): none of it is in SPEC §6, so all of it is off.
         tracing_opentelemetry::layer()
             .with_tracer(e.provider.tracer("pgward"))
             .with_threads(false)
             .with_location(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_context_activation(false)
             .with_filter(export_filter())
     });
 
@@ -154,7 +166,17 @@ pub fn install(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         .with(otel)
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
+    EXPORTING.store(guard.exporting(), Ordering::Relaxed);
     Ok(guard)
+}
+
+/// Set once by `install`, like the global subscriber it describes.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether the installed subscriber exports spans: when it does not, per-statement spans
+/// would be disabled anyway, so callers skip building their attributes altogether.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
 }
 
 fn not_a_query_span(meta: &Metadata<'_>) -> bool {
@@ -208,8 +230,18 @@ fn build_exporter(endpoint: &str, service_name: &str) -> Result<Exporter, Teleme
         .with_service_name(service_name.to_string())
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
         .build();
+    // A queue for a few seconds of statements at high rates (a full queue drops spans),
+    // exported in large batches (fewer, bigger requests).
+    let batch = BatchSpanProcessor::builder(span_exporter)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(MAX_QUEUED_SPANS)
+                .with_max_export_batch_size(EXPORT_BATCH_SPANS)
+                .build(),
+        )
+        .build();
     let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(span_exporter)
+        .with_span_processor(batch)
         .with_resource(resource)
         .build();
     Ok(Exporter { provider, runtime })

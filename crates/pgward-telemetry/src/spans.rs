@@ -104,21 +104,37 @@ pub fn parse_span(session: &Span, normalized: &str, decision: Decision) -> Span 
     )
 }
 
-/// A `pgward.query` span, child of `session`. Call [`crate::set_parent_from_traceparent`]
-/// on it right away, before it is entered, if the statement may carry a sqlcommenter
-/// traceparent: a span's parent can no longer change once it has started.
-pub fn query_span(session: &Span, database: &str) -> Span {
+/// What is known of a statement when its `pgward.query` span starts.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryFields<'a> {
+    pub database: &'a str,
+    /// `db.operation.name`: `SELECT`, `INSERT`, ... (`UNKNOWN` when unanalysed).
+    pub operation: &'static str,
+    /// `db.query.text`: the normalized statement only, never the raw text.
+    pub text: Option<&'a str>,
+    pub collection: Option<&'a str>,
+    pub decision: Decision,
+    pub reason: Option<&'a str>,
+}
+
+/// A `pgward.query` span, child of `session`, with every attribute known at its start set
+/// at once (each later `record` costs a registry lookup and a conversion). The answer's
+/// attributes (`db.response.*`) are recorded when it passes back. Call
+/// [`crate::set_parent_from_traceparent`] on it right away, before it is entered, if the
+/// statement may carry a sqlcommenter traceparent: a span's parent can no longer change
+/// once it has started.
+pub fn query_span(session: &Span, f: &QueryFields<'_>) -> Span {
     tracing::info_span!(
         target: "pgward::query",
         parent: session,
         "pgward.query",
         db.system.name = "postgresql",
-        db.namespace = database,
-        db.operation.name = field::Empty,
-        db.collection.name = field::Empty,
-        db.query.text = field::Empty,
-        pgward.decision = field::Empty,
-        pgward.deny.reason = field::Empty,
+        db.namespace = f.database,
+        db.operation.name = f.operation,
+        db.collection.name = f.collection,
+        db.query.text = f.text,
+        pgward.decision = f.decision.as_str(),
+        pgward.deny.reason = f.reason,
         db.response.status_code = field::Empty,
         db.response.returned_rows = field::Empty,
         otel.status_code = field::Empty,
