@@ -38,7 +38,13 @@ pub struct ClusterOptions {
     pub keep: bool,
     /// Where to create the temp dir; default: the system temp dir.
     pub base_dir: Option<PathBuf>,
+    /// The server's `max_connections`; default `DEFAULT_MAX_CONNECTIONS` (benchmarks with
+    /// a thousand idle sessions through a proxy need more).
+    pub max_connections: Option<u32>,
 }
+
+/// `max_connections` unless `ClusterOptions` says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 300;
 
 /// A running cluster. Dropping it stops the server and (unless kept) deletes its files.
 pub struct Cluster {
@@ -132,7 +138,7 @@ impl Cluster {
             _temp: temp,
         };
         cluster.initdb()?;
-        cluster.configure()?;
+        cluster.configure(opts.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS))?;
         cluster.run_server(opts.port)?;
         tracing::info!(port = cluster.port, dir = %cluster.root.display(), "sandbox PostgreSQL ready");
         Ok(cluster)
@@ -329,8 +335,9 @@ impl Cluster {
         Ok(())
     }
 
-    fn configure(&self) -> Result<(), SandboxError> {
+    fn configure(&self, max_connections: u32) -> Result<(), SandboxError> {
         conf::write_server_config(&conf::ServerConfig {
+            max_connections,
             data_dir: &self.data_dir,
             socket_dir: &self.socket_dir,
             cert: &self.server_cert.cert_path,

@@ -14,6 +14,7 @@ pub(crate) struct ServerConfig<'a> {
     pub(crate) key: &'a Path,
     pub(crate) ca: &'a Path,
     pub(crate) host: &'a str,
+    pub(crate) max_connections: u32,
 }
 
 /// Writes the sandbox settings into a freshly initdb'd data directory. The port is not here:
@@ -29,7 +30,7 @@ pub(crate) fn write_server_config(cfg: &ServerConfig<'_>) -> Result<(), SandboxE
          ssl_key_file = {key}\n\
          ssl_ca_file = {ca}\n\
          ssl_min_protocol_version = 'TLSv1.2'\n\
-         max_connections = 300\n\
+         max_connections = {max_connections}\n\
          shared_buffers = 128MB\n\
          fsync = off\n\
          synchronous_commit = off\n\
@@ -40,6 +41,7 @@ pub(crate) fn write_server_config(cfg: &ServerConfig<'_>) -> Result<(), SandboxE
         cert = q(cfg.cert),
         key = q(cfg.key),
         ca = q(cfg.ca),
+        max_connections = cfg.max_connections,
     );
     append(&cfg.data_dir.join("postgresql.conf"), &settings)?;
     // No `local` line, no `host`, no password methods.

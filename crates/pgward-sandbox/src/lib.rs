@@ -19,7 +19,7 @@ mod runas;
 
 pub use binaries::PgBinaries;
 pub use certs::{CertPair, DevCa};
-pub use cluster::{Cluster, ClusterOptions, PROXY_CN};
+pub use cluster::{Cluster, ClusterOptions, DEFAULT_MAX_CONNECTIONS, PROXY_CN};
 pub use demo::{DemoUser, BENCH_DATABASE, DEMO_DATABASE, DEMO_SQL, DEMO_USERS};
 pub use error::SandboxError;
 pub use hba::PasswordMethod;

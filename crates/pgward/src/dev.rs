@@ -51,6 +51,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         port: args.pg_port,
         keep: args.keep,
         base_dir: None,
+        max_connections: None,
     }) {
         Ok(c) => c,
         Err(e) => {
