@@ -23,7 +23,10 @@ pub use pgward_sandbox::{
 pub mod otlp;
 mod proxy;
 pub mod raw;
-pub use proxy::{policies_dir, start_proxy, Proxy, ProxyOptions, PERMISSIVE_POLICY};
+pub use proxy::{
+    policies_dir, start_proxy, Proxy, ProxyOptions, OWN_SERVER_CERT, OWN_SERVER_KEY,
+    OWN_UPSTREAM_CERT, OWN_UPSTREAM_KEY, PERMISSIVE_POLICY,
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 

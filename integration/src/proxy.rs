@@ -2,7 +2,7 @@
 //! on port 0 with the demo logins, as the tests and benchmarks need it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pgward_sandbox::{demo_logins, DevAuth, DevLogin, PgwardFiles};
 use tokio::task::JoinHandle;
@@ -27,6 +27,10 @@ pub struct ProxyOptions {
     pub extra: Vec<String>,
     /// Extra top-level lines for users.yaml (`jwt:`).
     pub users_extra: Vec<String>,
+    /// Copy pgward's TLS files (client-facing certificate and key, upstream client
+    /// certificate and key) into the proxy's own directory (`Proxy::dir`) and configure
+    /// those copies, so a test can rotate them without touching the shared ones.
+    pub own_tls_files: bool,
 }
 
 impl ProxyOptions {
@@ -80,6 +84,7 @@ impl Default for ProxyOptions {
             policies: None,
             extra: Vec::new(),
             users_extra: Vec::new(),
+            own_tls_files: false,
         }
     }
 }
@@ -129,6 +134,9 @@ pub async fn start_proxy(opts: ProxyOptions) -> Proxy {
         Ok(p) => p,
         Err(e) => panic!("writing pgward files: {e}"),
     };
+    if opts.own_tls_files {
+        own_tls_files(cluster, dir.path(), &config_path);
+    }
     let config = match pgward_proxy::Config::load(&config_path) {
         Ok(c) => c,
         Err(e) => panic!("pgward config: {e}"),
@@ -149,7 +157,45 @@ pub async fn start_proxy(opts: ProxyOptions) -> Proxy {
     }
 }
 
+/// The names of the TLS files in `Proxy::dir` when `ProxyOptions::own_tls_files` is set.
+pub const OWN_SERVER_CERT: &str = "server.crt";
+pub const OWN_SERVER_KEY: &str = "server.key";
+pub const OWN_UPSTREAM_CERT: &str = "upstream.crt";
+pub const OWN_UPSTREAM_KEY: &str = "upstream.key";
+
+fn own_tls_files(cluster: &pgward_sandbox::Cluster, dir: &Path, config_path: &Path) {
+    let server = cluster.proxy_server_cert();
+    let client = cluster.proxy_client_cert();
+    let mut config = match std::fs::read_to_string(config_path) {
+        Ok(c) => c,
+        Err(e) => panic!("reading {}: {e}", config_path.display()),
+    };
+    for (from, to) in [
+        (&server.cert_path, OWN_SERVER_CERT),
+        (&server.key_path, OWN_SERVER_KEY),
+        (&client.cert_path, OWN_UPSTREAM_CERT),
+        (&client.key_path, OWN_UPSTREAM_KEY),
+    ] {
+        let target = dir.join(to);
+        if let Err(e) = std::fs::copy(from, &target) {
+            panic!("copying {}: {e}", from.display());
+        }
+        config = config.replace(
+            &format!(": {}\n", from.display()),
+            &format!(": {}\n", target.display()),
+        );
+    }
+    if let Err(e) = std::fs::write(config_path, config) {
+        panic!("writing {}: {e}", config_path.display());
+    }
+}
+
 impl Proxy {
+    /// The directory holding this proxy's pgward.yaml and users.yaml.
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     pub fn login(&self, name: &str) -> &DevLogin {
         match self.logins.iter().find(|l| l.name == name) {
             Some(l) => l,

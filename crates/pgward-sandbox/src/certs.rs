@@ -121,6 +121,14 @@ impl DevCa {
         self.issue(&format!("client-{}", file_safe(cn)), cn, params)
     }
 
+    /// Like `issue_client`, written as `<file_stem>.crt` / `.key`: a second certificate for
+    /// the same CN (rotation tests) that does not replace the first one's files.
+    pub fn issue_client_as(&self, file_stem: &str, cn: &str) -> Result<CertPair, SandboxError> {
+        let mut params = CertificateParams::default();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.issue(file_stem, cn, params)
+    }
+
     fn issue(
         &self,
         file_stem: &str,

@@ -17,4 +17,5 @@ mod jwks_https;
 mod jwt;
 mod limits;
 mod relay;
+mod rotation;
 mod upstream_auth;
