@@ -16,6 +16,7 @@ mod hostile;
 mod jwks_https;
 mod jwt;
 mod limits;
+mod load;
 mod relay;
 mod rotation;
 mod upstream_auth;
