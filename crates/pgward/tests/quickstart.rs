@@ -1,5 +1,6 @@
 //! The README's quick start, as a user runs it: `pgward dev` comes up, its printed psql
-//! command works, Ctrl-C removes everything; `pgward passwd` prints a verifier.
+//! command works, SIGHUP reloads it without a restart, Ctrl-C removes everything;
+//! `pgward passwd` prints a verifier.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -43,9 +44,16 @@ fn dev_sandbox_serves_the_demo_and_cleans_up_on_ctrl_c() {
         .args(["dev", "--port", &port.to_string()])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (log_tx, log_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = log_tx.send(line);
+        }
+    });
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -79,6 +87,15 @@ fn dev_sandbox_serves_the_demo_and_cleans_up_on_ctrl_c() {
         .expect("config line");
     // `[analyst] PGPASSWORD=... psql "<conninfo>"`: run it as printed.
     let command = analyst.trim_start().trim_start_matches("[analyst]").trim();
+    let psql_works = || {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("{command} -XAtc 'SELECT 1'"))
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
     let mut ok = false;
     for _ in 0..50 {
         let out = Command::new("sh")
@@ -97,6 +114,31 @@ fn dev_sandbox_serves_the_demo_and_cleans_up_on_ctrl_c() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(ok, "the printed psql command never worked");
+    // SIGHUP: policies, users and certificates reloaded in place, still serving.
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut log = Vec::new();
+    loop {
+        if let Ok(line) = log_rx.recv_timeout(Duration::from_millis(200)) {
+            let reloaded = line.contains("SIGHUP: users and certificates reloaded");
+            log.push(line);
+            if reloaded {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reload logged after SIGHUP: {log:?}"
+        );
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "pgward dev exited on SIGHUP"
+    );
+    assert!(psql_works(), "psql failed after SIGHUP");
     // Ctrl-C.
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
