@@ -167,7 +167,11 @@ async fn per_user_and_per_role_limits_override_the_defaults() {
             Err(e) => {
                 let db = e.as_db_error().unwrap();
                 assert_eq!(db.code().code(), "53400");
-                assert!(db.message().contains("pgward role \"app\""), "{}", db.message());
+                assert!(
+                    db.message().contains("pgward role \"app\""),
+                    "{}",
+                    db.message()
+                );
                 role_refusals += 1;
             }
         }
