@@ -31,6 +31,10 @@ pub struct ProxyOptions {
     /// certificate and key) into the proxy's own directory (`Proxy::dir`) and configure
     /// those copies, so a test can rotate them without touching the shared ones.
     pub own_tls_files: bool,
+    /// Point pgward's `upstream.port` somewhere else (a test's misbehaving server) and
+    /// add these lines (e.g. `"  connect_timeout_ms: 300"`) to its `upstream:` section.
+    pub upstream_port: Option<u16>,
+    pub upstream_extra: Vec<String>,
 }
 
 impl ProxyOptions {
@@ -85,6 +89,8 @@ impl Default for ProxyOptions {
             extra: Vec::new(),
             users_extra: Vec::new(),
             own_tls_files: false,
+            upstream_port: None,
+            upstream_extra: Vec::new(),
         }
     }
 }
@@ -137,6 +143,9 @@ pub async fn start_proxy(opts: ProxyOptions) -> Proxy {
     if opts.own_tls_files {
         own_tls_files(cluster, dir.path(), &config_path);
     }
+    if opts.upstream_port.is_some() || !opts.upstream_extra.is_empty() {
+        edit_upstream(cluster.port(), &opts, &config_path);
+    }
     let config = match pgward_proxy::Config::load(&config_path) {
         Ok(c) => c,
         Err(e) => panic!("pgward config: {e}"),
@@ -186,6 +195,26 @@ fn own_tls_files(cluster: &pgward_sandbox::Cluster, dir: &Path, config_path: &Pa
         );
     }
     if let Err(e) = std::fs::write(config_path, config) {
+        panic!("writing {}: {e}", config_path.display());
+    }
+}
+
+fn edit_upstream(cluster_port: u16, opts: &ProxyOptions, config_path: &Path) {
+    let config = match std::fs::read_to_string(config_path) {
+        Ok(c) => c,
+        Err(e) => panic!("reading {}: {e}", config_path.display()),
+    };
+    let port_line = format!("  port: {cluster_port}\n");
+    assert!(
+        config.contains(&port_line),
+        "no upstream port line in {config}"
+    );
+    let mut replacement = format!("  port: {}\n", opts.upstream_port.unwrap_or(cluster_port));
+    for line in &opts.upstream_extra {
+        replacement.push_str(line);
+        replacement.push('\n');
+    }
+    if let Err(e) = std::fs::write(config_path, config.replacen(&port_line, &replacement, 1)) {
         panic!("writing {}: {e}", config_path.display());
     }
 }

@@ -61,3 +61,36 @@ async fn scram_md5_and_a_missing_password() {
     assert!(db.message().contains("reference"), "{}", db.message());
     assert!(!db.message().contains("password"), "{}", db.message());
 }
+
+/// An upstream that accepts the connection and then says nothing: the login ends after
+/// `upstream.connect_timeout_ms` with pgward's generic error, not after the client's patience.
+#[tokio::test]
+async fn a_silent_upstream_times_out_with_a_generic_error() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            conns.push(conn);
+        }
+    });
+    let proxy = start_proxy(ProxyOptions {
+        upstream_port: Some(port),
+        upstream_extra: vec!["  connect_timeout_ms: 300".into()],
+        ..ProxyOptions::permissive()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let err = proxy
+        .try_connect("alice")
+        .await
+        .map(|_| ())
+        .expect_err("no upstream");
+    let elapsed = started.elapsed();
+    let db = err.as_db_error().expect("an ErrorResponse");
+    assert_eq!(db.code().code(), "08006", "{db:?}");
+    assert!(db.message().contains("reference"), "{}", db.message());
+    // Well before the 10 s authentication timeout: the connect timeout ended it.
+    assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+    held.abort();
+}
