@@ -176,21 +176,19 @@ async fn client_to_upstream(
     // asked first, then the role's shared one.
     let over_rate = |sync_seq: u64| -> Option<String> {
         let now = std::time::Instant::now();
-        let (e, hint) = if user_rate.as_ref().is_some_and(|b| !b.try_take(now)) {
-            let per_second = user_rate.as_ref().map_or(0.0, |b| b.per_second());
+        let (e, hint) = if let Some(b) = user_rate.as_ref().filter(|b| !b.try_take(now)) {
             (
                 crate::limits::LimitError::StatementRate {
                     name: ctx.info.user.clone(),
-                    per_second,
+                    per_second: b.per_second(),
                 },
                 "slow down, or ask for a higher limits.statements_per_second",
             )
-        } else if role_rate.as_ref().is_some_and(|b| !b.try_take(now)) {
-            let per_second = role_rate.as_ref().map_or(0.0, |b| b.per_second());
+        } else if let Some(b) = role_rate.as_ref().filter(|b| !b.try_take(now)) {
             (
                 crate::limits::LimitError::RoleStatementRate {
                     role: ctx.policy.role.clone(),
-                    per_second,
+                    per_second: b.per_second(),
                 },
                 "the role's sessions together are over limits.roles.<role>.statements_per_second",
             )
