@@ -21,6 +21,7 @@ pub use pgward_sandbox::{
 };
 
 pub mod otlp;
+pub mod otlp_sink;
 mod proxy;
 pub mod raw;
 pub use proxy::{

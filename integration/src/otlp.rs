@@ -37,6 +37,8 @@ pub struct ReceivedSpan {
     pub resource: BTreeMap<String, String>,
     /// Linked spans as (trace id, span id).
     pub links: Vec<(String, String)>,
+    /// The span status: 0 unset, 1 ok, 2 error (OTLP's `StatusCode`).
+    pub status_code: i32,
 }
 
 impl ReceivedSpan {
@@ -154,6 +156,7 @@ impl TraceService for Collector {
                             .iter()
                             .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
                             .collect(),
+                        status_code: span.status.map_or(0, |s| s.code),
                     });
                 }
             }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use pgward_integration::otlp::{start_otlp_receiver, ReceivedSpan};
 use pgward_sql::{analyse, AnalyseContext, Catalog, RelKind, StatementAccess};
 use pgward_telemetry::{
-    fields, install, query_span, serve_admin, session_span, set_parent_from_traceparent,
-    AdminState, AuditLog, Decision, LogFormat, Metrics, NormalizedSql, QueryFields, SessionInfo,
+    fields, install, parse_span, serve_admin, session_span, AdminState, AuditLog, Decision,
+    LogFormat, Metrics, NormalizedSql, QueryFields, QuerySpan, SessionInfo, SpanParent,
     StatementRecord, TelemetryConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -81,12 +81,11 @@ async fn spans_reach_the_collector() {
         }
 
         // Extended protocol: the Execute's query span links to its Parse.
-        let parse = tracing::info_span!(target: "pgward::query", parent: &session, "pgward.parse");
-        drop(parse.enter());
-
         let allowed_text = NormalizedSql::from_access(&allowed);
-        let query = query_span(
-            &session,
+        let parse = parse_span(&session, allowed_text.as_str(), Decision::Allow);
+        let parent = SpanParent::of(&session, "shop");
+        let query = QuerySpan::start(
+            &parent,
             &QueryFields {
                 database: "shop",
                 operation: allowed.kind.operation_name(),
@@ -95,17 +94,16 @@ async fn spans_reach_the_collector() {
                 decision: Decision::Allow,
                 reason: None,
             },
+            Some(&parse),
+            // No sqlcommenter comment: the session stays the parent.
+            Some("SELECT id, name FROM customers WHERE id = 4711"),
         );
-        assert!(!set_parent_from_traceparent(&query, "SELECT 1"));
-        query.follows_from(&parse);
-        drop(query.enter());
-        // Recorded after the span started (when CommandComplete passes through).
-        query.record(fields::DB_RESPONSE_RETURNED_ROWS, 1_i64);
-        drop(query);
+        // Recorded when CommandComplete passes through.
+        query.finish(Some(1), None);
 
         let traced_text = NormalizedSql::from_access(&traced);
-        let denied = query_span(
-            &session,
+        let denied = QuerySpan::start(
+            &parent,
             &QueryFields {
                 database: "shop",
                 operation: traced.kind.operation_name(),
@@ -114,12 +112,11 @@ async fn spans_reach_the_collector() {
                 decision: Decision::Deny,
                 reason: Some("role \"analyst\" may not select column customers.email"),
             },
+            None,
+            Some(&traced_sql),
         );
-        assert!(set_parent_from_traceparent(&denied, &traced_sql));
-        denied.record(fields::DB_RESPONSE_STATUS_CODE, "42501");
-        denied.record(fields::OTEL_STATUS_CODE, "error");
-        drop(denied.enter());
-        drop(denied);
+        denied.finish(None, Some("42501"));
+        drop(parse);
 
         session.record(fields::OUTCOME, "ok");
     }
@@ -200,6 +197,8 @@ async fn spans_reach_the_collector() {
     );
     assert_eq!(denied.parent_span_id, APP_SPAN);
     assert_eq!(denied.attr("db.response.status_code"), Some("42501"));
+    assert_eq!(denied.status_code, 2, "an error status: {denied:#?}");
+    assert_eq!(query.status_code, 0);
     assert!(denied
         .attr("pgward.deny.reason")
         .unwrap()

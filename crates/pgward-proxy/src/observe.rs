@@ -3,14 +3,14 @@
 //! metrics. Only normalized statement text (literals replaced by `?`) is ever recorded.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use pgward_policy::{Denial, Need, Permit};
 use pgward_sql::StatementAccess;
 use pgward_telemetry::{
-    fields, query_span, set_parent_from_traceparent, AdminState, AuditLog, Decision, Metrics,
-    QueryFields, SessionInfo, StatementRecord,
+    AdminState, AuditLog, Decision, Metrics, ParseSpan, QueryFields, QuerySpan, SessionInfo,
+    SpanParent, StatementRecord,
 };
 use tracing::Span;
 
@@ -67,7 +67,7 @@ pub struct Traced {
     pub decision: Decision,
     pub reason: Option<String>,
     /// The `pgward.parse` span of a prepared statement, linked from each Execute.
-    pub parse: Option<Span>,
+    pub parse: Option<ParseSpan>,
 }
 
 impl Traced {
@@ -77,7 +77,7 @@ impl Traced {
 }
 
 struct OpenQuery {
-    span: Span,
+    span: QuerySpan,
     started: Instant,
     sync_seq: u64,
     kind: &'static str,
@@ -88,6 +88,8 @@ struct OpenQuery {
 #[derive(Default)]
 pub struct QueryTrace {
     open: Mutex<VecDeque<OpenQuery>>,
+    /// The session span's context, taken at the first statement.
+    parent: OnceLock<SpanParent>,
 }
 
 impl QueryTrace {
@@ -102,11 +104,14 @@ impl QueryTrace {
     ) {
         let access = traced.access();
         let kind = access.map(|a| a.kind.operation_name()).unwrap_or("UNKNOWN");
-        // With no exporter the span is disabled: build none of its attributes.
+        // With no exporter no span is built, nor any of its attributes.
         let span = if pgward_telemetry::exporting() {
             let collection = access.and_then(first_relation);
-            let span = query_span(
-                session,
+            let parent = self
+                .parent
+                .get_or_init(|| SpanParent::of(session, database));
+            QuerySpan::start(
+                parent,
                 &QueryFields {
                     database,
                     operation: kind,
@@ -115,16 +120,11 @@ impl QueryTrace {
                     decision: traced.decision,
                     reason: traced.reason.as_deref(),
                 },
-            );
-            if let Some(parse) = &traced.parse {
-                span.follows_from(parse);
-            }
-            if let Some(sql) = raw_sql.filter(|sql| sql.contains("traceparent")) {
-                set_parent_from_traceparent(&span, sql);
-            }
-            span
+                traced.parse.as_ref(),
+                raw_sql,
+            )
         } else {
-            Span::none()
+            QuerySpan::none()
         };
         if let Ok(mut open) = self.open.lock() {
             open.push_back(OpenQuery {
@@ -142,13 +142,7 @@ impl QueryTrace {
         let Some(q) = self.open.lock().ok().and_then(|mut o| o.pop_front()) else {
             return;
         };
-        if let Some(rows) = tag.and_then(returned_rows) {
-            q.span.record(fields::DB_RESPONSE_RETURNED_ROWS, rows);
-        }
-        if let Some(code) = sqlstate {
-            q.span.record(fields::DB_RESPONSE_STATUS_CODE, code);
-            q.span.record(fields::OTEL_STATUS_CODE, "ERROR");
-        }
+        q.span.finish(tag.and_then(returned_rows), sqlstate);
         metrics.statement(q.decision, q.kind, q.started.elapsed());
     }
 

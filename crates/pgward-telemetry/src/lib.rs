@@ -7,8 +7,11 @@
 
 mod admin;
 mod audit;
+mod export;
 mod metrics;
+mod otlp;
 mod pipeline;
+mod query;
 mod spans;
 mod time;
 mod traceparent;
@@ -17,11 +20,12 @@ pub use admin::{serve_admin, AdminState};
 pub use audit::{AuditError, AuditLog, NormalizedSql, SessionInfo, StatementRecord};
 pub use metrics::Metrics;
 pub use pipeline::{exporting, install, TelemetryConfig, TelemetryError, TelemetryGuard};
+pub use query::{ParseSpan, QuerySpan, SpanParent};
 pub use spans::{
-    fields, parse_span, query_span, session_span, Decision, QueryFields, AUTH_SPAN, PARSE_SPAN,
-    QUERY_SPAN, SESSION_SPAN, UPSTREAM_CONNECT_SPAN,
+    fields, parse_span, session_span, Decision, QueryFields, AUTH_SPAN, PARSE_SPAN, QUERY_SPAN,
+    SESSION_SPAN, UPSTREAM_CONNECT_SPAN,
 };
-pub use traceparent::{parse_sqlcommenter, set_parent_from_traceparent, SqlComment};
+pub use traceparent::{parse_sqlcommenter, SqlComment};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
-use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing::Metadata;
@@ -19,6 +18,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+use crate::export::OtlpExporter;
 use crate::LogFormat;
 
 /// How long shutdown waits for the last batch to reach the collector.
@@ -166,6 +166,9 @@ pub fn install(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         .with(otel)
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
+    if let Some(e) = &guard.exporter {
+        crate::query::set_provider(&e.provider);
+    }
     EXPORTING.store(guard.exporting(), Ordering::Relaxed);
     Ok(guard)
 }
@@ -209,20 +212,16 @@ fn build_exporter(endpoint: &str, service_name: &str) -> Result<Exporter, Teleme
     // The tonic channel spawns its connection task on the runtime it is built in.
     let built = {
         let _entered = runtime.enter();
-        opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .with_timeout(EXPORT_TIMEOUT)
-            .build()
+        OtlpExporter::new(endpoint, runtime.handle().clone(), EXPORT_TIMEOUT)
     };
     let span_exporter = match built {
         Ok(exporter) => exporter,
-        Err(e) => {
+        Err(message) => {
             // A plain drop of a runtime panics inside async code.
             runtime.shutdown_background();
             return Err(TelemetryError::Exporter {
                 endpoint: endpoint.to_string(),
-                message: e.to_string(),
+                message,
             });
         }
     };

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 
 use tracing::{field, Span};
 
+use crate::query::ParseSpan;
+
 /// One per client connection.
 pub const SESSION_SPAN: &str = "pgward.session";
 /// One per statement (per Execute in the extended protocol).
@@ -93,15 +95,15 @@ pub fn session_span(client: SocketAddr) -> Span {
 
 /// A `pgward.parse` span for a Parse message that was allowed, child of `session`. It
 /// lives as long as the prepared statement; each Execute's query span links to it.
-pub fn parse_span(session: &Span, normalized: &str, decision: Decision) -> Span {
-    tracing::info_span!(
+pub fn parse_span(session: &Span, normalized: &str, decision: Decision) -> ParseSpan {
+    ParseSpan::new(tracing::info_span!(
         target: "pgward::query",
         parent: session,
         "pgward.parse",
         db.system.name = "postgresql",
         db.query.text = normalized,
         pgward.decision = decision.as_str(),
-    )
+    ))
 }
 
 /// What is known of a statement when its `pgward.query` span starts.
@@ -115,28 +117,4 @@ pub struct QueryFields<'a> {
     pub collection: Option<&'a str>,
     pub decision: Decision,
     pub reason: Option<&'a str>,
-}
-
-/// A `pgward.query` span, child of `session`, with every attribute known at its start set
-/// at once (each later `record` costs a registry lookup and a conversion). The answer's
-/// attributes (`db.response.*`) are recorded when it passes back. Call
-/// [`crate::set_parent_from_traceparent`] on it right away, before it is entered, if the
-/// statement may carry a sqlcommenter traceparent: a span's parent can no longer change
-/// once it has started.
-pub fn query_span(session: &Span, f: &QueryFields<'_>) -> Span {
-    tracing::info_span!(
-        target: "pgward::query",
-        parent: session,
-        "pgward.query",
-        db.system.name = "postgresql",
-        db.namespace = f.database,
-        db.operation.name = f.operation,
-        db.collection.name = f.collection,
-        db.query.text = f.text,
-        pgward.decision = f.decision.as_str(),
-        pgward.deny.reason = f.reason,
-        db.response.status_code = field::Empty,
-        db.response.returned_rows = field::Empty,
-        otel.status_code = field::Empty,
-    )
 }

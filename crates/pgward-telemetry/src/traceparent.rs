@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
+use opentelemetry::Context;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The key/value pairs of one sqlcommenter comment, keys and values URL-decoded.
 pub type SqlComment = HashMap<String, String>;
@@ -84,6 +84,29 @@ fn parse_pairs(body: &str) -> Option<SqlComment> {
     }
 }
 
+/// The W3C form `vv-<32 hex>-<16 hex>-ff`, lowercase hex (the SDK's propagator accepts
+/// shorter ids, which no tracer emits). All-zero ids are refused by the propagator.
+fn well_formed(traceparent: &str) -> bool {
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let mut parts = traceparent.split('-');
+    let (Some(version), Some(trace), Some(span), Some(flags)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    // Version 00 has exactly four parts; later versions may append more.
+    (version != "00" || parts.next().is_none())
+        && version != "ff"
+        && hex(version, 2)
+        && hex(trace, 32)
+        && hex(span, 16)
+        && hex(flags, 2)
+}
+
 /// Percent-decoding; `None` on a malformed escape or invalid UTF-8.
 fn url_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
@@ -102,23 +125,20 @@ fn url_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Makes the application's span named by a sqlcommenter `traceparent` in `sql` the parent
-/// of `span`. Returns whether it did: `false` when there is no such comment, the
-/// traceparent is invalid, no OpenTelemetry layer is installed, or `span` has already
-/// started (been entered) — call it right after creating the span.
-pub fn set_parent_from_traceparent(span: &tracing::Span, sql: &str) -> bool {
+/// The application's span named by a sqlcommenter `traceparent` in `sql`, as a remote
+/// parent context; `None` when there is no such comment or the value is invalid (the W3C
+/// propagator validates it).
+pub(crate) fn application_context(sql: &str) -> Option<Context> {
     // Cheap pre-check: most statements carry no comment at all.
     if !sql.contains("traceparent") {
-        return false;
+        return None;
     }
-    let Some(carrier) = parse_sqlcommenter(sql) else {
-        return false;
-    };
+    let carrier = parse_sqlcommenter(sql)?;
+    if !well_formed(carrier.get("traceparent")?) {
+        return None;
+    }
     let cx = TraceContextPropagator::new().extract(&carrier);
-    if !cx.span().span_context().is_valid() {
-        return false;
-    }
-    span.set_parent(cx).is_ok()
+    cx.span().span_context().is_valid().then_some(cx)
 }
 
 #[cfg(test)]
@@ -187,20 +207,32 @@ mod tests {
 
     #[test]
     fn the_propagator_validates_the_value() {
-        // Without an OTel layer set_parent cannot succeed, but an invalid value must be
-        // rejected before that.
-        let span = tracing::Span::none();
         for bad in [
             "00-00000000000000000000000000000000-b7ad6b7169203331-01",
             "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
             "00-0af7651916cd43dd8448eb211c8031-b7ad6b7169203331-01",
             "zz-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+            "00--b7ad6b7169203331-01",
         ] {
             let sql = format!("SELECT 1 /*traceparent='{bad}'*/");
-            assert!(!set_parent_from_traceparent(&span, &sql), "{bad}");
+            assert!(application_context(&sql).is_none(), "{bad}");
         }
+        assert!(application_context("SELECT 1").is_none());
         let good = format!("SELECT 1 /*traceparent='{TP}'*/");
-        assert!(!set_parent_from_traceparent(&span, &good));
+        let cx = application_context(&good).unwrap();
+        let span = cx.span();
+        let sc = span.span_context();
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        assert_eq!(sc.span_id().to_string(), "b7ad6b7169203331");
+        assert!(sc.is_remote());
     }
 
     #[test]

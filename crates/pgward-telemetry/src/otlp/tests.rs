@@ -1,0 +1,233 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::trace::{
+    Event, Link, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use opentelemetry_sdk::Resource;
+use prost::Message;
+
+use super::Encoder;
+
+fn cx(trace: u128, span: u64, remote: bool, state: TraceState) -> SpanContext {
+    SpanContext::new(
+        TraceId::from(trace),
+        SpanId::from(span),
+        TraceFlags::SAMPLED,
+        remote,
+        state,
+    )
+}
+
+fn scope(name: &'static str) -> InstrumentationScope {
+    InstrumentationScope::builder(name).build()
+}
+
+fn span(n: u64, scope: InstrumentationScope) -> SpanData {
+    let start = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_700_000_000_000_000_000 + n);
+    SpanData {
+        span_context: cx(
+            0x0af7651916cd43dd8448eb211c80319c + u128::from(n),
+            1000 + n,
+            false,
+            TraceState::NONE,
+        ),
+        parent_span_id: SpanId::from(77),
+        parent_span_is_remote: false,
+        span_kind: SpanKind::Internal,
+        name: Cow::Borrowed("pgward.query"),
+        start_time: start,
+        end_time: start + Duration::from_micros(250),
+        attributes: vec![
+            KeyValue::new("db.system.name", "postgresql"),
+            KeyValue::new("db.namespace", StringValue::from(Arc::<str>::from("demo"))),
+            KeyValue::new(
+                "db.query.text",
+                format!("SELECT abalance FROM pgbench_accounts WHERE aid = ? /*{n}*/"),
+            ),
+            KeyValue::new("db.response.returned_rows", n as i64),
+        ],
+        dropped_attributes_count: 0,
+        events: SpanEvents::default(),
+        links: SpanLinks::default(),
+        status: Status::Unset,
+        instrumentation_scope: scope,
+    }
+}
+
+/// Every field and value kind the encoder writes, in unusual values.
+fn odd_spans() -> Vec<SpanData> {
+    let mut root = span(1, scope("pgward"));
+    root.parent_span_id = SpanId::INVALID;
+    root.span_kind = SpanKind::Server;
+    root.status = Status::Ok;
+
+    let mut remote = span(2, scope("pgward"));
+    remote.parent_span_is_remote = true;
+    remote.span_context = cx(
+        u128::MAX,
+        u64::MAX,
+        true,
+        TraceState::from_key_value([("congo", "t61rcWkgMzE"), ("rojo", "00f067aa0ba902b7")])
+            .unwrap(),
+    );
+    remote.span_kind = SpanKind::Client;
+    remote.status = Status::error("42501");
+    remote.dropped_attributes_count = 3;
+    remote.attributes = vec![
+        KeyValue::new("", ""),
+        KeyValue::new("empty", ""),
+        KeyValue::new("t", true),
+        KeyValue::new("f", false),
+        KeyValue::new("zero", 0i64),
+        KeyValue::new("neg", -1i64),
+        KeyValue::new("min", i64::MIN),
+        KeyValue::new("pi", std::f64::consts::PI),
+        KeyValue::new("nzero", -0.0f64),
+        KeyValue::new("unicode", "é ü 漢字 \u{0}"),
+        KeyValue::new("long", "x".repeat(300)),
+        KeyValue::new("bools", Value::Array(Array::Bool(vec![true, false]))),
+        KeyValue::new("ints", Value::Array(Array::I64(vec![0, -5, i64::MAX]))),
+        KeyValue::new("floats", Value::Array(Array::F64(vec![0.0, 1.5]))),
+        KeyValue::new(
+            "strings",
+            Value::Array(Array::String(vec![
+                "".into(),
+                "a".into(),
+                "b".repeat(200).into(),
+            ])),
+        ),
+        KeyValue::new("no_ints", Value::Array(Array::I64(vec![]))),
+    ];
+    remote.events.events = vec![
+        Event::new(
+            "warn",
+            SystemTime::UNIX_EPOCH + Duration::from_secs(5),
+            vec![KeyValue::new("k", 1i64)],
+            2,
+        ),
+        Event::new("", SystemTime::UNIX_EPOCH, vec![], 0),
+    ];
+    remote.events.dropped_count = 4;
+    remote.links.links = vec![
+        Link::new(
+            cx(9, 10, false, TraceState::NONE),
+            vec![KeyValue::new("a", "b")],
+            1,
+        ),
+        Link::new(cx(11, 12, true, TraceState::NONE), vec![], 0),
+    ];
+    remote.links.dropped_count = 5;
+
+    let mut before_epoch = span(3, scope("other"));
+    before_epoch.start_time = SystemTime::UNIX_EPOCH - Duration::from_secs(10);
+    before_epoch.span_kind = SpanKind::Producer;
+    before_epoch.name = Cow::Owned(String::new());
+
+    let versioned = InstrumentationScope::builder("pgward")
+        .with_version("1.2.3")
+        .with_schema_url("https://opentelemetry.io/schemas/1.30.0")
+        .with_attributes([KeyValue::new("scope.attr", 7i64)])
+        .build();
+    let mut consumer = span(4, versioned);
+    consumer.span_kind = SpanKind::Consumer;
+
+    vec![
+        root,
+        remote,
+        before_epoch,
+        span(5, scope("pgward")),
+        consumer,
+        span(6, scope("other")),
+    ]
+}
+
+fn resource() -> Resource {
+    Resource::builder()
+        .with_service_name("pgward-test")
+        .with_attribute(KeyValue::new("service.version", "0.1.0"))
+        .with_attribute(KeyValue::new("host.cores", 2i64))
+        .with_schema_url([], "https://opentelemetry.io/schemas/1.30.0")
+        .build()
+}
+
+/// Our bytes, decoded by opentelemetry-proto, against opentelemetry-proto's own
+/// conversion of the same spans.
+fn assert_same_as_opentelemetry_proto(spans: Vec<SpanData>, resource: &Resource) {
+    let mut encoder = Encoder::default();
+    encoder.set_resource(resource);
+    let mut bytes = Vec::new();
+    encoder.encode_request(&spans, &mut bytes);
+    let ours = ExportTraceServiceRequest::decode(bytes.as_slice()).expect("decodes");
+    let theirs = ExportTraceServiceRequest {
+        resource_spans: group_spans_by_resource_and_scope(
+            spans,
+            &ResourceAttributesWithSchema::from(resource),
+        ),
+    };
+    assert_eq!(ours, theirs);
+    // And byte for byte what prost makes of it: same fields, same order, no padding.
+    assert_eq!(bytes, theirs.encode_to_vec());
+}
+
+#[test]
+fn encodes_what_opentelemetry_proto_builds() {
+    assert_same_as_opentelemetry_proto(odd_spans(), &resource());
+}
+
+#[test]
+fn a_typical_batch_of_statement_spans() {
+    let spans: Vec<SpanData> = (0..500).map(|n| span(n, scope("pgward"))).collect();
+    assert_same_as_opentelemetry_proto(spans, &resource());
+}
+
+#[test]
+fn an_empty_batch_and_an_empty_resource() {
+    assert_same_as_opentelemetry_proto(Vec::new(), &Resource::builder_empty().build());
+    assert_same_as_opentelemetry_proto(odd_spans(), &Resource::builder_empty().build());
+}
+
+#[test]
+fn the_encoder_is_reusable() {
+    let mut encoder = Encoder::default();
+    encoder.set_resource(&resource());
+    let mut first = Vec::new();
+    encoder.encode_request(&odd_spans(), &mut first);
+    let mut second = Vec::new();
+    encoder.encode_request(&[span(9, scope("x"))], &mut second);
+    encoder.encode_request(&odd_spans(), &mut second);
+    assert_eq!(first, second);
+}
+
+#[test]
+fn varints_match_prost() {
+    let mut values = vec![
+        0,
+        1,
+        127,
+        128,
+        255,
+        16_383,
+        16_384,
+        u64::from(u32::MAX),
+        u64::MAX,
+    ];
+    values.extend((0..64).map(|bit| 1u64 << bit));
+    values.extend((1..64).map(|bit| (1u64 << bit) - 1));
+    for v in values {
+        let mut ours = Vec::new();
+        super::encode_varint(v, &mut ours);
+        let mut theirs = Vec::new();
+        prost::encoding::encode_varint(v, &mut theirs);
+        assert_eq!(ours, theirs, "{v}");
+        assert_eq!(super::encoded_len_varint(v), theirs.len(), "{v}");
+    }
+}
