@@ -2,10 +2,9 @@
 //! the (TLS) stream, and the messages pgward itself sends to clients.
 
 use pgwire::messages::response::ErrorResponse;
-use tokio::io::{ReadHalf, WriteHalf};
 
 use crate::error::SessionError;
-use crate::frame::{FrameReader, FrameWriter};
+use crate::frame::{FrameReader, FrameWriter, ReadHalf, WriteHalf};
 use crate::handshake::ClientIo;
 
 pub struct ClientConn {
@@ -15,7 +14,7 @@ pub struct ClientConn {
 
 impl ClientConn {
     pub fn new(stream: ClientIo, max_message: usize) -> Self {
-        let (r, w) = tokio::io::split(stream);
+        let (r, w) = crate::frame::split(stream);
         Self {
             r: FrameReader::new(r, max_message),
             w: FrameWriter::new(w),

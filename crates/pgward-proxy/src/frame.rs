@@ -5,9 +5,16 @@
 //! copying, so a pass-through message is never decoded or re-encoded. Only the reader
 //! and writer touch the stream: the session never writes raw bytes past them.
 
+use std::io::BufRead;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{ready, Context, Poll};
+
 use bytes::{Buf, BufMut, BytesMut};
 use pgwire::messages::{copy, extendedquery, response, simplequery, startup, terminate, Message};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_util::either::Either;
 
 use crate::error::SessionError;
 use pgward_policy::Permit;
@@ -287,6 +294,143 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     pub fn into_inner(self) -> W {
         self.inner
+    }
+}
+
+/// Splits a stream into the halves the two directions of a session read and write
+/// through. They run in one task, so the lock is never contended. Unlike
+/// `tokio::io::split`, a read takes the TLS plaintext one socket read brought and does not
+/// try the socket again when it is empty (see `ReadAvailable`).
+pub fn split<S>(stream: S) -> (ReadHalf<S>, WriteHalf<S>) {
+    let shared = Arc::new(Mutex::new(stream));
+    (ReadHalf(shared.clone()), WriteHalf(shared))
+}
+
+/// The read half of a `split` stream.
+pub struct ReadHalf<S>(Arc<Mutex<S>>);
+
+/// The write half of a `split` stream.
+pub struct WriteHalf<S>(Arc<Mutex<S>>);
+
+fn lock<S>(shared: &Mutex<S>) -> std::io::Result<MutexGuard<'_, S>> {
+    shared
+        .lock()
+        .map_err(|_| std::io::Error::other("stream lock poisoned"))
+}
+
+/// How a stream is read into a frame buffer.
+pub trait ReadAvailable: AsyncRead + Unpin {
+    /// Reads what is available. The default is `poll_read`.
+    fn poll_read_available(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(self).poll_read(cx, buf)
+    }
+}
+
+impl ReadAvailable for TcpStream {}
+
+impl<L: ReadAvailable, R: ReadAvailable> ReadAvailable for Either<L, R> {
+    fn poll_read_available(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self {
+            Either::Left(l) => l.poll_read_available(cx, buf),
+            Either::Right(r) => r.poll_read_available(cx, buf),
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> ReadAvailable for tokio_rustls::server::TlsStream<IO> {
+    fn poll_read_available(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        poll_tls_available(self, cx, buf, |s| s.get_mut().1.reader())
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> ReadAvailable for tokio_rustls::client::TlsStream<IO> {
+    fn poll_read_available(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        poll_tls_available(self, cx, buf, |s| s.get_mut().1.reader())
+    }
+}
+
+/// Reads a TLS stream: socket reads (only if no plaintext is buffered) until a record
+/// decrypts, then every record already decrypted, as far as `buf` holds. tokio-rustls's
+/// `poll_read` would try the socket once more, which after one read almost always only
+/// finds it empty.
+fn poll_tls_available<S: AsyncBufRead + Unpin>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+    plaintext: impl FnOnce(&mut S) -> rustls::Reader<'_>,
+) -> Poll<std::io::Result<()>> {
+    let data = ready!(Pin::new(&mut *stream).poll_fill_buf(cx))?;
+    let n = data.len().min(buf.remaining());
+    buf.put_slice(&data[..n]);
+    Pin::new(&mut *stream).consume(n);
+    let mut reader = plaintext(stream);
+    while buf.remaining() > 0 {
+        match reader.fill_buf() {
+            Ok(more) if !more.is_empty() => {
+                let n = more.len().min(buf.remaining());
+                buf.put_slice(&more[..n]);
+                reader.consume(n);
+            }
+            // Nothing decrypted left, end of stream or an error: the next read sees it.
+            _ => break,
+        }
+    }
+    Poll::Ready(Ok(()))
+}
+
+impl<S: ReadAvailable> AsyncRead for ReadHalf<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        lock(&self.0)?.poll_read_available(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteHalf<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *lock(&self.0)?).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *lock(&self.0)?).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        lock(&self.0).is_ok_and(|s| s.is_write_vectored())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)?).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)?).poll_shutdown(cx)
     }
 }
 

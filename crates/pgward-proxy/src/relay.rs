@@ -6,8 +6,11 @@
 //! Never forwards a Query, Parse or FunctionCall without a `Permit` from the gate; a
 //! denied one is replaced by a stand-in that fails upstream (see `enforce`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -15,7 +18,6 @@ use std::collections::HashMap;
 use pgward_policy::Mode;
 use pgward_telemetry::{Decision, SessionInfo};
 use pgwire::messages::terminate::Terminate;
-use tokio::io::{ReadHalf, WriteHalf};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -25,7 +27,9 @@ use crate::deps::Deps;
 use crate::encoding::ClientEncoding;
 use crate::enforce::Denials;
 use crate::error::SessionError;
-use crate::frame::{Backend, BodyReader, Frame, FrameReader, FrameWriter, Frontend};
+use crate::frame::{
+    Backend, BodyReader, Frame, FrameReader, FrameWriter, Frontend, ReadHalf, WriteHalf,
+};
 use crate::gate::{Decided, SessionPolicy};
 use crate::handshake::ClientIo;
 use crate::observe::{audit_decision, decision_of, QueryTrace, Traced};
@@ -137,12 +141,94 @@ pub async fn relay(
         r: client_r,
         w: client_w,
     } = client;
-    let to_upstream = client_to_upstream(client_r, &mut w, deps, ctx);
-    let to_client = upstream_to_client(&mut r, client_w, deps, ctx);
-    tokio::select! {
-        end = to_upstream => end,
-        end = to_client => end,
-        _ = shutdown.cancelled() => Ok(RelayEnd::Shutdown),
+    let to_upstream = pin!(client_to_upstream(client_r, &mut w, deps, ctx));
+    let to_client = pin!(upstream_to_client(&mut r, client_w, deps, ctx));
+    let drained = pin!(async {
+        shutdown.cancelled().await;
+        Ok(RelayEnd::Shutdown)
+    });
+    FirstOf::new([to_upstream, to_client, drained]).await
+}
+
+/// The first of several futures to finish, polling only those that were woken since
+/// they last returned `Pending` (all at first). `select!` polls every branch whenever
+/// the task wakes, so each read on one side would also poll the other side's TLS stream
+/// and socket, and the shutdown token, for nothing.
+struct FirstOf<'a, T, const N: usize> {
+    futures: [Pin<&'a mut (dyn Future<Output = T> + Send + 'a)>; N],
+    flags: Arc<WakeFlags>,
+    wakers: [Waker; N],
+}
+
+/// Which branches were woken, and the task to wake when one is.
+struct WakeFlags {
+    woken: AtomicUsize,
+    task: Mutex<Option<Waker>>,
+}
+
+/// The waker a branch of `FirstOf` is polled with.
+struct BranchWaker {
+    flags: Arc<WakeFlags>,
+    bit: usize,
+}
+
+impl Wake for BranchWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.flags.woken.fetch_or(self.bit, Ordering::AcqRel);
+        if let Ok(task) = self.flags.task.lock() {
+            if let Some(task) = task.as_ref() {
+                task.wake_by_ref();
+            }
+        }
+    }
+}
+
+impl<'a, T, const N: usize> FirstOf<'a, T, N> {
+    fn new(futures: [Pin<&'a mut (dyn Future<Output = T> + Send + 'a)>; N]) -> Self {
+        let flags = Arc::new(WakeFlags {
+            woken: AtomicUsize::new(usize::MAX),
+            task: Mutex::new(None),
+        });
+        let wakers = std::array::from_fn(|i| {
+            Waker::from(Arc::new(BranchWaker {
+                flags: flags.clone(),
+                bit: 1 << i,
+            }))
+        });
+        Self {
+            futures,
+            flags,
+            wakers,
+        }
+    }
+}
+
+impl<T, const N: usize> Future for FirstOf<'_, T, N> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let this = self.get_mut();
+        // The task's waker first, so a wake from here on is not lost.
+        if let Ok(mut task) = this.flags.task.lock() {
+            if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                *task = Some(cx.waker().clone());
+            }
+        }
+        let woken = this.flags.woken.swap(0, Ordering::AcqRel);
+        for (i, future) in this.futures.iter_mut().enumerate() {
+            if woken & (1 << i) == 0 {
+                continue;
+            }
+            let mut branch = Context::from_waker(&this.wakers[i]);
+            if let Poll::Ready(out) = future.as_mut().poll(&mut branch) {
+                return Poll::Ready(out);
+            }
+        }
+        Poll::Pending
     }
 }
 

@@ -12,7 +12,7 @@ use pgwire::messages::response::SslResponse;
 use pgwire::messages::startup::{Password, SASLInitialResponse, SASLResponse};
 use postgres_protocol::authentication::md5_hash;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -20,7 +20,9 @@ use crate::auth::Authenticated;
 use crate::conn::ClientConn;
 use crate::deps::Deps;
 use crate::error::SessionError;
-use crate::frame::{error_fields, Backend, BodyReader, Frame, FrameReader, FrameWriter};
+use crate::frame::{
+    error_fields, split, Backend, BodyReader, Frame, FrameReader, FrameWriter, ReadHalf, WriteHalf,
+};
 use crate::startup::{cancel_body, ssl_request_body, StartupPacket};
 
 pub type UpstreamIo = tokio_rustls::client::TlsStream<TcpStream>;
@@ -87,7 +89,7 @@ pub async fn connect_upstream(
     let io = tokio::time::timeout(deps.config.upstream.connect_timeout, connect_tls(deps))
         .await
         .map_err(|_| SessionError::Upstream("connect timed out".into()))??;
-    let (r, w) = tokio::io::split(io);
+    let (r, w) = split(io);
     let mut r = FrameReader::new(r, MAX_BACKEND_MESSAGE);
     let mut w = FrameWriter::new(w);
     w.push_untagged(&startup.upstream_body(&auth.upstream_user, &auth.database, pinned));
