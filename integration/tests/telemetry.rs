@@ -86,11 +86,11 @@ async fn spans_reach_the_collector() {
         let parent = SpanParent::of(&session, "shop");
         let query = QuerySpan::start(
             &parent,
-            &QueryFields {
+            QueryFields {
                 database: "shop",
                 operation: allowed.kind.operation_name(),
                 text: Some(allowed_text.as_str()),
-                collection: Some("customers"),
+                collection: Some("customers".into()),
                 decision: Decision::Allow,
                 reason: None,
             },
@@ -104,11 +104,11 @@ async fn spans_reach_the_collector() {
         let traced_text = NormalizedSql::from_access(&traced);
         let denied = QuerySpan::start(
             &parent,
-            &QueryFields {
+            QueryFields {
                 database: "shop",
                 operation: traced.kind.operation_name(),
                 text: Some(traced_text.as_str()),
-                collection: Some("customers"),
+                collection: Some("customers".into()),
                 decision: Decision::Deny,
                 reason: Some("role \"analyst\" may not select column customers.email"),
             },

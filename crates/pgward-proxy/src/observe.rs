@@ -112,11 +112,11 @@ impl QueryTrace {
                 .get_or_init(|| SpanParent::of(session, database));
             QuerySpan::start(
                 parent,
-                &QueryFields {
+                QueryFields {
                     database,
                     operation: kind,
                     text: access.map(|a| a.normalized.as_str()),
-                    collection: collection.as_deref(),
+                    collection,
                     decision: traced.decision,
                     reason: traced.reason.as_deref(),
                 },
@@ -181,7 +181,14 @@ fn first_relation(access: &StatementAccess) -> Option<String> {
     access.needs.iter().find_map(|n| match n {
         Need::Column { relation, .. }
         | Need::AnyColumn { relation, .. }
-        | Need::Relation { relation, .. } => Some(relation.to_string()),
+        | Need::Relation { relation, .. } => {
+            // Not `to_string()`: the formatting machinery costs more than the span.
+            let mut name = String::with_capacity(relation.schema.len() + 1 + relation.name.len());
+            name.push_str(&relation.schema);
+            name.push('.');
+            name.push_str(&relation.name);
+            Some(name)
+        }
         Need::Function { .. } | Need::Ddl => None,
     })
 }

@@ -7,7 +7,7 @@
 //! reported in the log at most once a minute), and every request is bounded in time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes};
@@ -26,29 +26,21 @@ use crate::otlp::Encoder;
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 /// gRPC servers refuse messages over 4 MiB by default (the OTel Collector and Jaeger
 /// among them): a bigger batch is sent in parts.
-const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
+pub(crate) const MAX_REQUEST_BYTES: usize = 3 * 1024 * 1024;
 /// How often a collector that keeps failing is reported in the log.
 const FAILURE_REPORT_EVERY: Duration = Duration::from_secs(60);
 
-pub(crate) struct OtlpExporter {
+/// The gRPC channel to the collector, shared by the SDK's exporter (session spans) and
+/// the statement-span thread.
+pub(crate) struct Transport {
     endpoint: String,
-    /// Export is never called concurrently; the lock only makes the exporter `Sync`.
-    encoder: Mutex<Encoder>,
     channel: Channel,
     runtime: tokio::runtime::Handle,
     timeout: Duration,
     failures: Failures,
 }
 
-impl std::fmt::Debug for OtlpExporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OtlpExporter")
-            .field("endpoint", &self.endpoint)
-            .finish()
-    }
-}
-
-impl OtlpExporter {
+impl Transport {
     /// Must be called inside `runtime`'s context: the channel's connection task is
     /// spawned there. Connects lazily, so a collector that is down does not stop startup.
     pub(crate) fn new(
@@ -61,9 +53,8 @@ impl OtlpExporter {
             .timeout(timeout)
             .connect_timeout(timeout)
             .connect_lazy();
-        Ok(OtlpExporter {
+        Ok(Transport {
             endpoint: endpoint.to_owned(),
-            encoder: Mutex::new(Encoder::default()),
             channel,
             runtime,
             timeout,
@@ -71,20 +62,12 @@ impl OtlpExporter {
         })
     }
 
-    /// The requests for `spans`: one, unless it would be too large for the collector.
-    fn encode(&self, spans: &[SpanData], out: &mut Vec<Bytes>) -> Result<(), OTelSdkError> {
-        let mut body = Vec::new();
-        self.encoder
-            .lock()
-            .map_err(|_| OTelSdkError::InternalFailure("encoder lock poisoned".into()))?
-            .encode_request(spans, &mut body);
-        if body.len() > MAX_REQUEST_BYTES && spans.len() > 1 {
-            let (a, b) = spans.split_at(spans.len() / 2);
-            self.encode(a, out)?;
-            return self.encode(b, out);
+    /// Sends one encoded `ExportTraceServiceRequest`, from a thread outside the runtime.
+    /// A failure is counted and reported (the spans are lost).
+    pub(crate) fn send_blocking(&self, body: Vec<u8>, spans: u64) {
+        if let Err(e) = self.runtime.block_on(self.send(Bytes::from(body))) {
+            self.failures.record(&self.endpoint, spans, &e);
         }
-        out.push(Bytes::from(body));
-        Ok(())
     }
 
     async fn send(&self, body: Bytes) -> Result<(), String> {
@@ -117,6 +100,46 @@ impl OtlpExporter {
     }
 }
 
+/// The SDK's span exporter (session, auth and parse spans).
+pub(crate) struct OtlpExporter {
+    transport: Arc<Transport>,
+    /// Export is never called concurrently; the lock only makes the exporter `Sync`.
+    encoder: Mutex<Encoder>,
+}
+
+impl std::fmt::Debug for OtlpExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpExporter")
+            .field("endpoint", &self.transport.endpoint)
+            .finish()
+    }
+}
+
+impl OtlpExporter {
+    pub(crate) fn new(transport: Arc<Transport>) -> Self {
+        OtlpExporter {
+            transport,
+            encoder: Mutex::new(Encoder::default()),
+        }
+    }
+
+    /// The requests for `spans`: one, unless it would be too large for the collector.
+    fn encode(&self, spans: &[SpanData], out: &mut Vec<Bytes>) -> Result<(), OTelSdkError> {
+        let mut body = Vec::new();
+        self.encoder
+            .lock()
+            .map_err(|_| OTelSdkError::InternalFailure("encoder lock poisoned".into()))?
+            .encode_request(spans, &mut body);
+        if body.len() > MAX_REQUEST_BYTES && spans.len() > 1 {
+            let (a, b) = spans.split_at(spans.len() / 2);
+            self.encode(a, out)?;
+            return self.encode(b, out);
+        }
+        out.push(Bytes::from(body));
+        Ok(())
+    }
+}
+
 impl SpanExporter for OtlpExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let mut requests = Vec::with_capacity(1);
@@ -125,14 +148,16 @@ impl SpanExporter for OtlpExporter {
         drop(batch);
         let mut first_error = None;
         for body in requests {
-            if let Err(e) = self.send(body).await {
+            if let Err(e) = self.transport.send(body).await {
                 first_error.get_or_insert(e);
             }
         }
         match first_error {
             None => Ok(()),
             Some(e) => {
-                self.failures.record(&self.endpoint, spans, &e);
+                self.transport
+                    .failures
+                    .record(&self.transport.endpoint, spans, &e);
                 Err(OTelSdkError::InternalFailure(e))
             }
         }

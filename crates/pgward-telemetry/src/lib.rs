@@ -12,6 +12,7 @@ mod metrics;
 mod otlp;
 mod pipeline;
 mod query;
+mod queue;
 mod spans;
 mod time;
 mod traceparent;

@@ -19,6 +19,9 @@ use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
+use crate::query::QueryRecord;
+use crate::spans::{fields, QUERY_SPAN};
+
 /// Protobuf wire types.
 #[derive(Clone, Copy)]
 #[repr(u32)]
@@ -48,7 +51,7 @@ fn encode_varint(mut v: u64, buf: &mut Vec<u8>) {
 #[inline]
 fn encoded_len_varint(v: u64) -> usize {
     // 1 byte per 7 bits, at least one.
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// `SpanFlags`: the context's is-remote property is known / is true.
@@ -144,6 +147,163 @@ impl Encoder {
         }
         put_string(out, 3, &self.resource_schema_url);
     }
+}
+
+impl Encoder {
+    /// Like [`Encoder::encode_request`], for statement spans: one scope, `pgward`, the
+    /// instrumentation scope of the SDK tracer the session spans come from.
+    pub(crate) fn encode_queries(&mut self, records: &[QueryRecord], out: &mut Vec<u8>) {
+        out.clear();
+        self.span_len.clear();
+        let mut scope = Vec::new();
+        put_string(&mut scope, 1, QUERY_SCOPE);
+        let mut scope_len = field_len(scope.len());
+        for record in records {
+            let len = query_len(record);
+            scope_len += field_len(len);
+            self.span_len.push(len);
+        }
+        let rs_len = field_len(self.resource.len())
+            + field_len(scope_len)
+            + string_len(&self.resource_schema_url);
+        out.reserve(field_len(rs_len));
+        encode_key(1, WireType::LengthDelimited, out);
+        encode_varint(rs_len as u64, out);
+        put_message(out, 1, &self.resource);
+        encode_key(2, WireType::LengthDelimited, out);
+        encode_varint(scope_len as u64, out);
+        put_message(out, 1, &scope);
+        for (record, &len) in records.iter().zip(&self.span_len) {
+            encode_key(2, WireType::LengthDelimited, out);
+            encode_varint(len as u64, out);
+            let before = out.len();
+            put_query(out, record);
+            debug_assert_eq!(out.len() - before, len, "query span length");
+        }
+        put_string(out, 3, &self.resource_schema_url);
+    }
+}
+
+/// The instrumentation scope of statement spans (the name of the SDK tracer).
+pub(crate) const QUERY_SCOPE: &str = "pgward";
+const SQLSTATE_PREFIX: &str = "SQLSTATE ";
+
+/// The attributes of a statement span, in the order they are written.
+fn query_attributes(r: &QueryRecord) -> [(&'static str, Option<&str>); 7] {
+    [
+        (fields::DB_SYSTEM_NAME, Some("postgresql")),
+        (fields::DB_NAMESPACE, Some(&r.database)),
+        (fields::DB_OPERATION_NAME, Some(r.operation)),
+        (fields::DB_COLLECTION_NAME, r.collection.as_deref()),
+        (fields::DB_QUERY_TEXT, r.text.as_deref()),
+        (fields::DECISION, Some(r.decision)),
+        (fields::DENY_REASON, r.reason.as_deref()),
+    ]
+}
+
+#[inline]
+fn str_kv_len(key: &str, value: &str) -> usize {
+    string_len(key) + field_len(1 + encoded_len_varint(value.len() as u64) + value.len())
+}
+
+#[inline]
+fn put_str_kv(buf: &mut Vec<u8>, tag: u32, key: &str, value: &str) {
+    let value_len = 1 + encoded_len_varint(value.len() as u64) + value.len();
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint((string_len(key) + field_len(value_len)) as u64, buf);
+    put_string(buf, 1, key);
+    encode_key(2, WireType::LengthDelimited, buf);
+    encode_varint(value_len as u64, buf);
+    put_string_value(buf, value);
+}
+
+fn query_status_len(r: &QueryRecord) -> usize {
+    match &r.sqlstate {
+        None => 0,
+        Some(code) => field_len(SQLSTATE_PREFIX.len() + code.len()) + 2,
+    }
+}
+
+fn query_len(r: &QueryRecord) -> usize {
+    let mut len = field_len(16) + field_len(8) + trace_state_len(&r.context);
+    if r.parent_span_id != SpanId::INVALID {
+        len += field_len(8);
+    }
+    len += string_len(QUERY_SPAN)
+        + 2 // kind: internal
+        + fixed64_len(nanos(r.start))
+        + fixed64_len(nanos(r.end));
+    for (key, value) in query_attributes(r) {
+        if let Some(value) = value {
+            len += field_len(str_kv_len(key, value));
+        }
+    }
+    if let Some(rows) = r.returned_rows {
+        len += field_len(
+            string_len(fields::DB_RESPONSE_RETURNED_ROWS)
+                + field_len(1 + encoded_len_varint(rows as u64)),
+        );
+    }
+    if let Some(code) = &r.sqlstate {
+        len += field_len(str_kv_len(fields::DB_RESPONSE_STATUS_CODE, code));
+    }
+    if let Some(link) = &r.link {
+        len += field_len(field_len(16) + field_len(8) + trace_state_len(link) + 5);
+    }
+    len + field_len(query_status_len(r)) + 6
+}
+
+fn put_query(buf: &mut Vec<u8>, r: &QueryRecord) {
+    let cx = &r.context;
+    put_bytes(buf, 1, &cx.trace_id().to_bytes());
+    put_bytes(buf, 2, &cx.span_id().to_bytes());
+    put_trace_state(buf, 3, cx);
+    if r.parent_span_id != SpanId::INVALID {
+        put_bytes(buf, 4, &r.parent_span_id.to_bytes());
+    }
+    put_string(buf, 5, QUERY_SPAN);
+    put_uint(buf, 6, span_kind(&SpanKind::Internal));
+    put_fixed64(buf, 7, nanos(r.start));
+    put_fixed64(buf, 8, nanos(r.end));
+    for (key, value) in query_attributes(r) {
+        if let Some(value) = value {
+            put_str_kv(buf, 9, key, value);
+        }
+    }
+    if let Some(rows) = r.returned_rows {
+        let key = fields::DB_RESPONSE_RETURNED_ROWS;
+        let value_len = 1 + encoded_len_varint(rows as u64);
+        encode_key(9, WireType::LengthDelimited, buf);
+        encode_varint((string_len(key) + field_len(value_len)) as u64, buf);
+        put_string(buf, 1, key);
+        encode_key(2, WireType::LengthDelimited, buf);
+        encode_varint(value_len as u64, buf);
+        put_int_value(buf, rows);
+    }
+    if let Some(code) = &r.sqlstate {
+        put_str_kv(buf, 9, fields::DB_RESPONSE_STATUS_CODE, code);
+    }
+    if let Some(link) = &r.link {
+        encode_key(13, WireType::LengthDelimited, buf);
+        encode_varint(
+            (field_len(16) + field_len(8) + trace_state_len(link) + 5) as u64,
+            buf,
+        );
+        put_bytes(buf, 1, &link.trace_id().to_bytes());
+        put_bytes(buf, 2, &link.span_id().to_bytes());
+        put_trace_state(buf, 3, link);
+        put_fixed32(buf, 6, flags(link.is_remote(), link));
+    }
+    encode_key(15, WireType::LengthDelimited, buf);
+    encode_varint(query_status_len(r) as u64, buf);
+    if let Some(code) = &r.sqlstate {
+        encode_key(2, WireType::LengthDelimited, buf);
+        encode_varint((SQLSTATE_PREFIX.len() + code.len()) as u64, buf);
+        buf.extend_from_slice(SQLSTATE_PREFIX.as_bytes());
+        buf.extend_from_slice(code.as_bytes());
+        put_uint(buf, 3, 2);
+    }
+    put_fixed32(buf, 16, flags(r.parent_is_remote, cx));
 }
 
 fn put_scope(buf: &mut Vec<u8>, scope: &InstrumentationScope) {
@@ -274,11 +434,13 @@ fn attributes_len(attributes: &[KeyValue]) -> usize {
 
 /// A length-delimited field of `len` body bytes (such tags here are all below 16, so
 /// their key is one byte).
+#[inline]
 fn field_len(len: usize) -> usize {
     1 + encoded_len_varint(len as u64) + len
 }
 
 /// A plain string/bytes field: absent when empty.
+#[inline]
 fn string_len(s: &str) -> usize {
     if s.is_empty() {
         0
@@ -287,6 +449,7 @@ fn string_len(s: &str) -> usize {
     }
 }
 
+#[inline]
 fn uint_len(v: u64) -> usize {
     if v == 0 {
         0
@@ -295,6 +458,7 @@ fn uint_len(v: u64) -> usize {
     }
 }
 
+#[inline]
 fn fixed64_len(v: u64) -> usize {
     if v == 0 {
         0
@@ -440,32 +604,38 @@ fn put_element(buf: &mut Vec<u8>, len: usize, body: impl FnOnce(&mut Vec<u8>)) {
 
 // The oneof members of AnyValue are written even when they hold a default value: a oneof
 // says which member is set.
+#[inline]
 fn put_string_value(buf: &mut Vec<u8>, s: &str) {
     encode_key(1, WireType::LengthDelimited, buf);
     encode_varint(s.len() as u64, buf);
     buf.extend_from_slice(s.as_bytes());
 }
 
+#[inline]
 fn put_bool_value(buf: &mut Vec<u8>, b: bool) {
     encode_key(2, WireType::Varint, buf);
     encode_varint(u64::from(b), buf);
 }
 
+#[inline]
 fn put_int_value(buf: &mut Vec<u8>, v: i64) {
     encode_key(3, WireType::Varint, buf);
     encode_varint(v as u64, buf);
 }
 
+#[inline]
 fn put_double_value(buf: &mut Vec<u8>, v: f64) {
     encode_key(4, WireType::SixtyFourBit, buf);
     buf.extend_from_slice(&v.to_bits().to_le_bytes());
 }
 
 // Plain proto3 fields: a default value is not written.
+#[inline]
 fn put_string(buf: &mut Vec<u8>, tag: u32, s: &str) {
     put_bytes(buf, tag, s.as_bytes());
 }
 
+#[inline]
 fn put_bytes(buf: &mut Vec<u8>, tag: u32, b: &[u8]) {
     if b.is_empty() {
         return;
@@ -476,12 +646,14 @@ fn put_bytes(buf: &mut Vec<u8>, tag: u32, b: &[u8]) {
 }
 
 /// A sub-message, written even when empty (a present message differs from an absent one).
+#[inline]
 fn put_message(buf: &mut Vec<u8>, tag: u32, body: &[u8]) {
     encode_key(tag, WireType::LengthDelimited, buf);
     encode_varint(body.len() as u64, buf);
     buf.extend_from_slice(body);
 }
 
+#[inline]
 fn put_uint(buf: &mut Vec<u8>, tag: u32, v: u64) {
     if v != 0 {
         encode_key(tag, WireType::Varint, buf);
@@ -489,6 +661,7 @@ fn put_uint(buf: &mut Vec<u8>, tag: u32, v: u64) {
     }
 }
 
+#[inline]
 fn put_fixed64(buf: &mut Vec<u8>, tag: u32, v: u64) {
     if v != 0 {
         encode_key(tag, WireType::SixtyFourBit, buf);
@@ -496,6 +669,7 @@ fn put_fixed64(buf: &mut Vec<u8>, tag: u32, v: u64) {
     }
 }
 
+#[inline]
 fn put_fixed32(buf: &mut Vec<u8>, tag: u32, v: u32) {
     if v != 0 {
         encode_key(tag, WireType::ThirtyTwoBit, buf);

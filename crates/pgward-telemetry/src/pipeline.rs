@@ -6,6 +6,7 @@
 //! caller is blocking.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -18,7 +19,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::export::OtlpExporter;
+use crate::export::{OtlpExporter, Transport};
+use crate::otlp::Encoder;
+use crate::queue;
 use crate::LogFormat;
 
 /// How long shutdown waits for the last batch to reach the collector.
@@ -73,6 +76,8 @@ pub struct TelemetryGuard {
 
 struct Exporter {
     provider: SdkTracerProvider,
+    /// The statement-span thread; `None` if another install in this process owns it.
+    queries: Option<queue::Exporting>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -90,7 +95,16 @@ impl TelemetryGuard {
     }
 
     fn shutdown_inner(&mut self) {
-        if let Some(Exporter { provider, runtime }) = self.exporter.take() {
+        if let Some(Exporter {
+            provider,
+            queries,
+            runtime,
+        }) = self.exporter.take()
+        {
+            // Statement spans first: the thread sends on `runtime`.
+            if let Some(queries) = queries {
+                queries.stop();
+            }
             if let Err(e) = provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT) {
                 // The subscriber may be gone at process exit, so say it on stderr too.
                 eprintln!("pgward: flushing spans failed: {e}");
@@ -166,9 +180,6 @@ pub fn install(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         .with(otel)
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
-    if let Some(e) = &guard.exporter {
-        crate::query::set_provider(&e.provider);
-    }
     EXPORTING.store(guard.exporting(), Ordering::Relaxed);
     Ok(guard)
 }
@@ -212,10 +223,10 @@ fn build_exporter(endpoint: &str, service_name: &str) -> Result<Exporter, Teleme
     // The tonic channel spawns its connection task on the runtime it is built in.
     let built = {
         let _entered = runtime.enter();
-        OtlpExporter::new(endpoint, runtime.handle().clone(), EXPORT_TIMEOUT)
+        Transport::new(endpoint, runtime.handle().clone(), EXPORT_TIMEOUT)
     };
-    let span_exporter = match built {
-        Ok(exporter) => exporter,
+    let transport = match built {
+        Ok(transport) => Arc::new(transport),
         Err(message) => {
             // A plain drop of a runtime panics inside async code.
             runtime.shutdown_background();
@@ -231,7 +242,15 @@ fn build_exporter(endpoint: &str, service_name: &str) -> Result<Exporter, Teleme
         .build();
     // A queue for a few seconds of statements at high rates (a full queue drops spans),
     // exported in large batches (fewer, bigger requests).
-    let batch = BatchSpanProcessor::builder(span_exporter)
+    let mut query_encoder = Encoder::default();
+    query_encoder.set_resource(&resource);
+    let queries = queue::start(
+        transport.clone(),
+        query_encoder,
+        MAX_QUEUED_SPANS,
+        EXPORT_BATCH_SPANS,
+    );
+    let batch = BatchSpanProcessor::builder(OtlpExporter::new(transport))
         .with_batch_config(
             BatchConfigBuilder::default()
                 .with_max_queue_size(MAX_QUEUED_SPANS)
@@ -243,5 +262,9 @@ fn build_exporter(endpoint: &str, service_name: &str) -> Result<Exporter, Teleme
         .with_span_processor(batch)
         .with_resource(resource)
         .build();
-    Ok(Exporter { provider, runtime })
+    Ok(Exporter {
+        provider,
+        queries,
+        runtime,
+    })
 }

@@ -1,46 +1,44 @@
-//! `pgward.query` spans, built directly on the OpenTelemetry SDK's tracer.
+//! `pgward.query` spans: one small record per statement, queued and encoded straight to
+//! OTLP by pgward's own export thread (queue.rs, otlp.rs).
 //!
-//! A statement span goes through neither `tracing` nor tracing-opentelemetry: those add a
-//! registry entry, field visitors and a second copy of every attribute to each span, which
-//! measured ~12k instructions per statement — a third of what the relay itself costs. The
-//! session, auth and parse spans (a few per session) stay `tracing` spans; a query span
-//! takes its parent from them through [`SpanParent`].
+//! A statement span goes through neither `tracing` (a registry entry, field visitors and
+//! a second copy of every attribute: ~12k instructions per statement, measured) nor the
+//! OpenTelemetry SDK's span objects (building one, ending it into a `SpanData` that moves
+//! through a channel and a batch, and matching every attribute value on export: ~5k more):
+//! at tens of thousands of statements a second those were more than the relay itself. The
+//! session, auth and parse spans (a few per session) stay `tracing` spans exported by the
+//! SDK; a query span takes its parent from them through [`SpanParent`], with the SDK's
+//! parent-based sampling: a parent that is not sampled records no child.
 //!
 //! Attribute values are the normalized statement and policy words only, never a raw
 //! literal (see [`QueryFields`]).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::time::SystemTime;
 
-use opentelemetry::trace::{
-    Link, Span as _, SpanContext, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
-};
-use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _};
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::spans::{fields, QueryFields, QUERY_SPAN};
+use crate::queue;
+use crate::spans::QueryFields;
 use crate::traceparent::application_context;
 
-/// The tracer of the installed exporter; unset when nothing is exported.
-static TRACER: OnceLock<SdkTracer> = OnceLock::new();
-
-pub(crate) fn set_provider(provider: &SdkTracerProvider) {
-    let _ = TRACER.set(provider.tracer("pgward"));
-}
-
-/// Where a session's statement spans hang: the OpenTelemetry context of its
-/// `pgward.session` span, and the session's database name shared by all its spans. Taken
-/// once per session (it costs a registry lookup).
+/// Where a session's statement spans hang: the span context of its `pgward.session`
+/// span, and the session's database name shared by all its spans. Taken once per session
+/// (it costs a registry lookup).
 #[derive(Clone, Default)]
-pub struct SpanParent(Option<(Context, Arc<str>)>);
+pub struct SpanParent(Option<(SpanContext, Arc<str>)>);
 
 impl SpanParent {
     /// The context of `span`, a session on `database`; empty when no spans are exported.
     pub fn of(span: &tracing::Span, database: &str) -> SpanParent {
-        if TRACER.get().is_none() {
+        if !queue::installed() {
             return SpanParent(None);
         }
-        SpanParent(Some((span.context(), Arc::from(database))))
+        let cx = span.context();
+        let sc = cx.span().span_context().clone();
+        SpanParent(Some((sc, Arc::from(database))))
     }
 }
 
@@ -54,15 +52,34 @@ pub struct ParseSpan {
 
 impl ParseSpan {
     pub(crate) fn new(span: tracing::Span) -> ParseSpan {
-        let link = TRACER
-            .get()
-            .map(|_| span.context().span().span_context().clone());
+        let link = queue::installed().then(|| span.context().span().span_context().clone());
         ParseSpan { _span: span, link }
     }
 }
 
+/// A statement span as the export queue holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct QueryRecord {
+    /// The span's own context: trace id, span id, flags and state (the parent's).
+    pub context: SpanContext,
+    pub parent_span_id: SpanId,
+    pub parent_is_remote: bool,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    /// The Parse of the prepared statement an Execute runs.
+    pub link: Option<SpanContext>,
+    pub database: Arc<str>,
+    pub operation: &'static str,
+    pub collection: Option<String>,
+    pub text: Option<String>,
+    pub decision: &'static str,
+    pub reason: Option<String>,
+    pub returned_rows: Option<i64>,
+    pub sqlstate: Option<String>,
+}
+
 /// An open `pgward.query` span; it ends with [`QuerySpan::finish`] or when dropped.
-pub struct QuerySpan(Option<opentelemetry_sdk::trace::Span>);
+pub struct QuerySpan(Option<QueryRecord>);
 
 impl QuerySpan {
     /// A span that records nothing (no exporter).
@@ -75,70 +92,72 @@ impl QuerySpan {
     /// Execute to the Parse of its prepared statement.
     pub fn start(
         parent: &SpanParent,
-        f: &QueryFields<'_>,
+        f: QueryFields<'_>,
         parse: Option<&ParseSpan>,
         raw_sql: Option<&str>,
     ) -> QuerySpan {
-        let (Some(tracer), Some((session, database))) = (TRACER.get(), parent.0.as_ref()) else {
+        let Some((session, database)) = parent.0.as_ref() else {
             return QuerySpan(None);
         };
+        let app = raw_sql.and_then(application_context);
+        let app_span = app.as_ref().map(|cx| cx.span());
+        let parent_sc = match &app_span {
+            Some(span) => span.span_context(),
+            None => session,
+        };
+        // Parent-based sampling, as the SDK's default sampler does.
+        if !parent_sc.is_sampled() {
+            return QuerySpan(None);
+        }
+        let context = SpanContext::new(
+            parent_sc.trace_id(),
+            RandomIdGenerator::default().new_span_id(),
+            parent_sc.trace_flags(),
+            false,
+            parent_sc.trace_state().clone(),
+        );
         let database = if **database == *f.database {
             database.clone()
         } else {
             Arc::from(f.database)
         };
-        let mut attributes = Vec::with_capacity(9);
-        attributes.push(kv_static(fields::DB_SYSTEM_NAME, "postgresql"));
-        attributes.push(KeyValue::new(
-            Key::from_static_str(fields::DB_NAMESPACE),
-            Value::String(StringValue::from(database)),
-        ));
-        attributes.push(kv_static(fields::DB_OPERATION_NAME, f.operation));
-        if let Some(collection) = f.collection {
-            attributes.push(kv(fields::DB_COLLECTION_NAME, collection));
-        }
-        if let Some(text) = f.text {
-            attributes.push(kv(fields::DB_QUERY_TEXT, text));
-        }
-        attributes.push(kv_static(fields::DECISION, f.decision.as_str()));
-        if let Some(reason) = f.reason {
-            attributes.push(kv(fields::DENY_REASON, reason));
-        }
-        let mut builder = tracer.span_builder(QUERY_SPAN).with_attributes(attributes);
-        if let Some(link) = parse.and_then(|p| p.link.clone()) {
-            builder = builder.with_links(vec![Link::with_context(link)]);
-        }
-        let app = raw_sql.and_then(application_context);
-        let span = tracer.build_with_context(builder, app.as_ref().unwrap_or(session));
-        QuerySpan(Some(span))
+        QuerySpan(Some(QueryRecord {
+            parent_span_id: parent_sc.span_id(),
+            parent_is_remote: parent_sc.is_remote(),
+            context,
+            start: SystemTime::now(),
+            end: SystemTime::UNIX_EPOCH,
+            link: parse
+                .and_then(|p| p.link.clone())
+                .filter(SpanContext::is_valid),
+            database,
+            operation: f.operation,
+            collection: f.collection,
+            text: f.text.map(str::to_owned),
+            decision: f.decision.as_str(),
+            reason: f.reason.map(str::to_owned),
+            returned_rows: None,
+            sqlstate: None,
+        }))
     }
 
     /// The statement's answer passed back: its row count (CommandComplete) or SQLSTATE.
-    pub fn finish(self, returned_rows: Option<i64>, sqlstate: Option<&str>) {
-        let Some(mut span) = self.0 else { return };
-        if let Some(rows) = returned_rows {
-            span.set_attribute(KeyValue::new(
-                Key::from_static_str(fields::DB_RESPONSE_RETURNED_ROWS),
-                rows,
-            ));
+    pub fn finish(mut self, returned_rows: Option<i64>, sqlstate: Option<&str>) {
+        if let Some(record) = self.0.as_mut() {
+            record.returned_rows = returned_rows;
+            record.sqlstate = sqlstate.map(str::to_owned);
         }
-        if let Some(code) = sqlstate {
-            span.set_attribute(kv(fields::DB_RESPONSE_STATUS_CODE, code));
-            span.set_status(Status::error(format!("SQLSTATE {code}")));
-        }
-        span.end();
+        // Drop ends and queues it.
     }
 }
 
-fn kv_static(key: &'static str, value: &'static str) -> KeyValue {
-    KeyValue::new(
-        Key::from_static_str(key),
-        Value::String(StringValue::from(value)),
-    )
-}
-
-fn kv(key: &'static str, value: &str) -> KeyValue {
-    KeyValue::new(Key::from_static_str(key), value.to_owned())
+impl Drop for QuerySpan {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.0.take() {
+            record.end = SystemTime::now();
+            queue::push(record);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -149,7 +168,7 @@ mod tests {
     fn without_an_exporter_nothing_is_built() {
         let span = QuerySpan::start(
             &SpanParent::default(),
-            &QueryFields {
+            QueryFields {
                 database: "db",
                 operation: "SELECT",
                 text: Some("SELECT ?"),

@@ -107,14 +107,15 @@ pub fn parse_span(session: &Span, normalized: &str, decision: Decision) -> Parse
 }
 
 /// What is known of a statement when its `pgward.query` span starts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct QueryFields<'a> {
     pub database: &'a str,
     /// `db.operation.name`: `SELECT`, `INSERT`, ... (`UNKNOWN` when unanalysed).
     pub operation: &'static str,
     /// `db.query.text`: the normalized statement only, never the raw text.
     pub text: Option<&'a str>,
-    pub collection: Option<&'a str>,
+    /// `db.collection.name`: the first relation the statement touches, `schema.name`.
+    pub collection: Option<String>,
     pub decision: Decision,
     pub reason: Option<&'a str>,
 }

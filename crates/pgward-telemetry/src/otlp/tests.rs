@@ -16,6 +16,7 @@ use opentelemetry_sdk::Resource;
 use prost::Message;
 
 use super::Encoder;
+use crate::query::QueryRecord;
 
 fn cx(trace: u128, span: u64, remote: bool, state: TraceState) -> SpanContext {
     SpanContext::new(
@@ -230,4 +231,109 @@ fn varints_match_prost() {
         assert_eq!(ours, theirs, "{v}");
         assert_eq!(super::encoded_len_varint(v), theirs.len(), "{v}");
     }
+}
+
+fn record(n: u64) -> QueryRecord {
+    let start = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_700_000_000_000_000_000 + n);
+    QueryRecord {
+        context: cx(
+            0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
+            500 + n,
+            false,
+            TraceState::NONE,
+        ),
+        parent_span_id: SpanId::from(42),
+        parent_is_remote: false,
+        start,
+        end: start + Duration::from_micros(180),
+        link: None,
+        database: Arc::from("bench"),
+        operation: "SELECT",
+        collection: Some("public.pgbench_accounts".into()),
+        text: Some("SELECT abalance FROM pgbench_accounts WHERE aid = $1".into()),
+        decision: "allow",
+        reason: None,
+        returned_rows: Some(1),
+        sqlstate: None,
+    }
+}
+
+/// The same span as the SDK would hand it over, for opentelemetry-proto's conversion.
+fn as_span_data(r: &QueryRecord) -> SpanData {
+    let mut attributes: Vec<KeyValue> = super::query_attributes(r)
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| KeyValue::new(k, v.to_owned())))
+        .collect();
+    if let Some(rows) = r.returned_rows {
+        attributes.push(KeyValue::new("db.response.returned_rows", rows));
+    }
+    if let Some(code) = &r.sqlstate {
+        attributes.push(KeyValue::new("db.response.status_code", code.clone()));
+    }
+    let mut links = SpanLinks::default();
+    links.links.extend(r.link.clone().map(Link::with_context));
+    SpanData {
+        span_context: r.context.clone(),
+        parent_span_id: r.parent_span_id,
+        parent_span_is_remote: r.parent_is_remote,
+        span_kind: SpanKind::Internal,
+        name: Cow::Borrowed("pgward.query"),
+        start_time: r.start,
+        end_time: r.end,
+        attributes,
+        dropped_attributes_count: 0,
+        events: SpanEvents::default(),
+        links,
+        status: match &r.sqlstate {
+            Some(code) => Status::error(format!("SQLSTATE {code}")),
+            None => Status::Unset,
+        },
+        instrumentation_scope: InstrumentationScope::builder(super::QUERY_SCOPE).build(),
+    }
+}
+
+#[test]
+fn statement_spans_encode_as_the_sdk_spans_would() {
+    let mut denied = record(2);
+    denied.decision = "deny";
+    denied.reason = Some("role \"analyst\" may not select column customers.email".into());
+    denied.returned_rows = None;
+    denied.sqlstate = Some("42501".into());
+    denied.collection = None;
+    let mut remote = record(3);
+    remote.parent_is_remote = true;
+    remote.context = cx(
+        7,
+        8,
+        false,
+        TraceState::from_key_value([("congo", "t61rcWkgMzE")]).unwrap(),
+    );
+    remote.text = None;
+    remote.returned_rows = Some(-3);
+    let mut linked = record(4);
+    linked.link = Some(cx(0xabc, 0xdef, false, TraceState::NONE));
+    let mut huge = record(5);
+    huge.text = Some("x".repeat(70_000));
+    huge.returned_rows = Some(i64::MAX);
+    let records = vec![record(1), denied, remote, linked, huge];
+
+    let resource = resource();
+    let mut encoder = Encoder::default();
+    encoder.set_resource(&resource);
+    let mut ours = Vec::new();
+    encoder.encode_queries(&records, &mut ours);
+    let spans: Vec<SpanData> = records.iter().map(as_span_data).collect();
+    let mut theirs = Vec::new();
+    encoder.encode_request(&spans, &mut theirs);
+    assert_eq!(ours, theirs);
+    let decoded = ExportTraceServiceRequest::decode(ours.as_slice()).unwrap();
+    let expected = ExportTraceServiceRequest {
+        resource_spans: group_spans_by_resource_and_scope(
+            spans,
+            &ResourceAttributesWithSchema::from(&resource),
+        ),
+    };
+    assert_eq!(decoded, expected);
+    encoder.encode_queries(&[], &mut ours);
+    assert!(ExportTraceServiceRequest::decode(ours.as_slice()).is_ok());
 }
