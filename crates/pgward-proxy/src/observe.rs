@@ -10,7 +10,7 @@ use pgward_policy::{Denial, Need, Permit};
 use pgward_sql::StatementAccess;
 use pgward_telemetry::{
     AdminState, AuditLog, Decision, Metrics, ParseSpan, QueryFields, QuerySpan, SessionInfo,
-    SpanParent, StatementRecord,
+    SpanParent, StatementCounter, StatementRecord,
 };
 use tracing::Span;
 
@@ -87,9 +87,35 @@ struct OpenQuery {
 /// The open query spans of one session, in the order their answers will come back.
 #[derive(Default)]
 pub struct QueryTrace {
-    open: Mutex<VecDeque<OpenQuery>>,
+    state: Mutex<TraceState>,
     /// The session span's context, taken at the first statement.
     parent: OnceLock<SpanParent>,
+}
+
+#[derive(Default)]
+struct TraceState {
+    open: VecDeque<OpenQuery>,
+    /// The statement counters this session has bumped (a label lookup costs more than
+    /// the rest of the bookkeeping of a statement).
+    counters: Vec<(Decision, &'static str, StatementCounter)>,
+}
+
+impl TraceState {
+    fn count(&mut self, metrics: &Metrics, q: &OpenQuery) {
+        let known = self
+            .counters
+            .iter()
+            .find(|(d, k, _)| *d == q.decision && std::ptr::eq(*k, q.kind));
+        match known {
+            Some((_, _, counter)) => counter.inc(),
+            None => {
+                let counter = metrics.statement_counter(q.decision, q.kind);
+                counter.inc();
+                self.counters.push((q.decision, q.kind, counter));
+            }
+        }
+        metrics.statement_duration(q.started.elapsed());
+    }
 }
 
 impl QueryTrace {
@@ -126,8 +152,8 @@ impl QueryTrace {
         } else {
             QuerySpan::none()
         };
-        if let Ok(mut open) = self.open.lock() {
-            open.push_back(OpenQuery {
+        if let Ok(mut state) = self.state.lock() {
+            state.open.push_back(OpenQuery {
                 span,
                 started: Instant::now(),
                 sync_seq,
@@ -139,22 +165,26 @@ impl QueryTrace {
 
     /// The oldest open statement got its answer: CommandComplete (`tag`), or an error.
     pub fn complete(&self, metrics: &Metrics, tag: Option<&[u8]>, sqlstate: Option<&str>) {
-        let Some(q) = self.open.lock().ok().and_then(|mut o| o.pop_front()) else {
+        let Ok(mut state) = self.state.lock() else {
             return;
         };
+        let Some(q) = state.open.pop_front() else {
+            return;
+        };
+        state.count(metrics, &q);
+        drop(state);
         q.span.finish(tag.and_then(returned_rows), sqlstate);
-        metrics.statement(q.decision, q.kind, q.started.elapsed());
     }
 
     /// ReadyForQuery number `seq`: statements of batches up to it that got no answer
     /// (skipped after an error) end now.
     pub fn sync(&self, metrics: &Metrics, seq: u64) {
-        let Ok(mut open) = self.open.lock() else {
+        let Ok(mut state) = self.state.lock() else {
             return;
         };
-        while open.front().is_some_and(|q| q.sync_seq <= seq) {
-            if let Some(q) = open.pop_front() {
-                metrics.statement(q.decision, q.kind, q.started.elapsed());
+        while state.open.front().is_some_and(|q| q.sync_seq <= seq) {
+            if let Some(q) = state.open.pop_front() {
+                state.count(metrics, &q);
             }
         }
     }

@@ -19,7 +19,7 @@ mod traceparent;
 
 pub use admin::{serve_admin, AdminState};
 pub use audit::{AuditError, AuditLog, NormalizedSql, SessionInfo, StatementRecord};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, StatementCounter};
 pub use pipeline::{exporting, install, TelemetryConfig, TelemetryError, TelemetryGuard};
 pub use query::{ParseSpan, QuerySpan, SpanParent};
 pub use spans::{

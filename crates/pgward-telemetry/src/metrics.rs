@@ -16,6 +16,16 @@ use prometheus_client::registry::Registry;
 
 use crate::spans::Decision;
 
+/// One labelled series of `pgward_statements_total`.
+#[derive(Clone, Debug)]
+pub struct StatementCounter(Counter);
+
+impl StatementCounter {
+    pub fn inc(&self) {
+        self.0.inc();
+    }
+}
+
 /// Seconds, 0.1 ms to ~13 s: statements through a proxy are mostly sub-millisecond.
 const STATEMENT_BUCKETS: [f64; 18] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -155,6 +165,24 @@ impl Metrics {
                 kind,
             })
             .inc();
+        self.statement_duration.observe(duration.as_secs_f64());
+    }
+
+    /// The counter behind [`Metrics::statement`] for one decision and kind, to keep and
+    /// bump without a label lookup per statement (a session keeps the few it uses).
+    pub fn statement_counter(&self, decision: Decision, kind: &'static str) -> StatementCounter {
+        StatementCounter(
+            self.statements
+                .get_or_create(&StatementLabels {
+                    decision: decision.as_str(),
+                    kind,
+                })
+                .clone(),
+        )
+    }
+
+    /// The duration half of [`Metrics::statement`].
+    pub fn statement_duration(&self, duration: Duration) {
         self.statement_duration.observe(duration.as_secs_f64());
     }
 

@@ -13,9 +13,10 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
-use tracing::Metadata;
-use tracing_subscriber::filter::{filter_fn, FilterExt, FilterFn};
+use tracing::{Metadata, Subscriber};
+use tracing_subscriber::filter::{filter_fn, FilterExt, FilterFn, Targets};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
@@ -134,25 +135,7 @@ impl std::fmt::Debug for TelemetryGuard {
 /// above, and `pgward*` events at WARN or above as span events). Can succeed once per
 /// process.
 pub fn install(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&cfg.default_filter))
-        .map_err(|e| TelemetryError::Filter(e.to_string()))?;
-    // The log layer never takes per-statement spans: they exist for export, and a log
-    // layer that stored their fields would cost every statement an allocation. With no
-    // exporter either, a query span is disabled entirely and costs next to nothing.
-    let filter = filter.and(filter_fn(not_a_query_span as fn(&Metadata<'_>) -> bool));
-    let fmt = match cfg.log_format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_filter(filter)
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(std::io::stderr)
-            .with_filter(filter)
-            .boxed(),
-    };
-
+    let filter = log_filter(cfg)?;
     let exporter = match &cfg.otlp_endpoint {
         Some(endpoint) => Some(build_exporter(endpoint, &cfg.service_name)?),
         None => None,
@@ -174,14 +157,104 @@ pub fn install(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
 
     // Made before try_init so that on failure the guard's Drop stops the exporter runtime
     // (dropping a runtime plainly would panic inside async code).
+    let format = cfg.log_format;
     let guard = TelemetryGuard { exporter };
-    tracing_subscriber::registry()
-        .with(fmt)
-        .with(otel)
-        .try_init()
-        .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
+    let installed = match otel {
+        // Logs only: one global filter. Per-layer filters would check every enter and exit
+        // of a span (the session span: every poll of a session) against each layer, and a
+        // layer-less `None` would make spans below the log level be built and entered too.
+        None => tracing_subscriber::registry()
+            .with(filter.into_layer())
+            .with(not_a_parse_span())
+            .with(fmt_layer(format))
+            .try_init(),
+        Some(otel) => tracing_subscriber::registry()
+            .with(filter.filtering(fmt_layer(format)))
+            .with(otel)
+            .try_init(),
+    };
+    installed.map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
     EXPORTING.store(guard.exporting(), Ordering::Relaxed);
     Ok(guard)
+}
+
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value, built once at startup and consumed by install"
+)]
+enum LogFilter {
+    Targets(Targets),
+    Env(EnvFilter),
+}
+
+impl LogFilter {
+    /// As a global filter.
+    fn into_layer<S>(self) -> Box<dyn Layer<S> + Send + Sync>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        match self {
+            LogFilter::Targets(t) => Layer::boxed(t),
+            LogFilter::Env(e) => Layer::boxed(e),
+        }
+    }
+
+    /// As the per-layer filter of `layer` (the log layer beside the exporter's). The log
+    /// layer never takes parse spans: they exist for export, and a log layer that stored
+    /// their fields would cost every Parse an allocation.
+    fn filtering<S>(self, layer: Box<dyn Layer<S> + Send + Sync>) -> Box<dyn Layer<S> + Send + Sync>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let not_parse = filter_fn(not_a_query_span as fn(&Metadata<'_>) -> bool);
+        match self {
+            LogFilter::Targets(t) => layer.with_filter(t.and(not_parse)).boxed(),
+            LogFilter::Env(e) => layer.with_filter(e.and(not_parse)).boxed(),
+        }
+    }
+}
+
+fn not_a_parse_span() -> FilterFn<fn(&Metadata<'_>) -> bool> {
+    filter_fn(not_a_query_span as fn(&Metadata<'_>) -> bool)
+}
+
+fn fmt_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+    }
+}
+
+/// `RUST_LOG` if set and valid, else `cfg.default_filter`. A plain list of `target=level`
+/// directives becomes a `Targets` filter; only directives on span names or fields need
+/// `EnvFilter`, which tracks spans at run time and so takes a lock on every enter and exit
+/// of a span — the session span is entered on every poll of the session.
+fn log_filter(cfg: &TelemetryConfig) -> Result<LogFilter, TelemetryError> {
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let mut last_error = None;
+    for directives in [from_env.as_deref(), Some(cfg.default_filter.as_str())]
+        .into_iter()
+        .flatten()
+    {
+        if let Ok(targets) = directives.parse::<Targets>() {
+            return Ok(LogFilter::Targets(targets));
+        }
+        match EnvFilter::try_new(directives) {
+            Ok(env) => return Ok(LogFilter::Env(env)),
+            Err(e) => last_error = Some(e.to_string()),
+        }
+    }
+    Err(TelemetryError::Filter(last_error.unwrap_or_default()))
 }
 
 /// Set once by `install`, like the global subscriber it describes.
