@@ -57,38 +57,48 @@ pub struct OtlpReceiver {
 /// Starts a receiver on 127.0.0.1 with a free port. Panics if it cannot (test support).
 pub async fn start_otlp_receiver() -> OtlpReceiver {
     let spans = Arc::new(Mutex::new(Vec::new()));
-    let stop = CancellationToken::new();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let collector = Collector {
         spans: spans.clone(),
     };
+    let router =
+        tonic::transport::Server::builder().add_service(TraceServiceServer::new(collector));
+    let (addr, stop) = serve_on_own_thread("otlp-receiver", router);
+    OtlpReceiver { addr, spans, stop }
+}
+
+/// Serves `router` on 127.0.0.1 with a free port from a thread and runtime of its own,
+/// until the token is cancelled. Panics if it cannot start (test support).
+pub(crate) fn serve_on_own_thread(
+    name: &str,
+    router: tonic::transport::server::Router,
+) -> (SocketAddr, CancellationToken) {
+    let stop = CancellationToken::new();
     let stopped = stop.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
-        .name("otlp-receiver".into())
+        .name(name.into())
         .spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .expect("otlp receiver runtime");
+                .expect("grpc server runtime");
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
-                    .expect("binding the otlp receiver");
-                let addr = listener.local_addr().expect("otlp receiver address");
-                let _ = ready_tx.send(addr);
-                tonic::transport::Server::builder()
-                    .add_service(TraceServiceServer::new(collector))
+                    .expect("binding the grpc server");
+                let _ = ready_tx.send(listener.local_addr().expect("grpc server address"));
+                router
                     .serve_with_incoming_shutdown(
                         tonic::transport::server::TcpIncoming::from(listener),
                         stopped.cancelled_owned(),
                     )
                     .await
-                    .expect("otlp receiver failed");
+                    .expect("grpc server failed");
             });
         })
-        .expect("spawning the otlp receiver thread");
-    let addr = ready_rx.await.expect("otlp receiver did not start");
-    OtlpReceiver { addr, spans, stop }
+        .expect("spawning the grpc server thread");
+    let addr = ready_rx.recv().expect("grpc server did not start");
+    (addr, stop)
 }
 
 impl OtlpReceiver {

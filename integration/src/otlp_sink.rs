@@ -82,34 +82,8 @@ impl Drop for OtlpSink {
 /// Starts a sink on 127.0.0.1 with a free port, on a thread and runtime of its own.
 pub fn start_otlp_sink() -> OtlpSink {
     let counts = Arc::new(Counts::default());
-    let stop = CancellationToken::new();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let service = Sink(counts.clone());
-    let stopped = stop.clone();
-    std::thread::Builder::new()
-        .name("otlp-sink".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("otlp sink runtime");
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("binding the otlp sink");
-                let _ = ready_tx.send(listener.local_addr().expect("otlp sink address"));
-                tonic::transport::Server::builder()
-                    .add_service(service)
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(listener),
-                        stopped.cancelled_owned(),
-                    )
-                    .await
-                    .expect("otlp sink failed");
-            });
-        })
-        .expect("spawning the otlp sink thread");
-    let addr = ready_rx.recv().expect("otlp sink did not start");
+    let router = tonic::transport::Server::builder().add_service(Sink(counts.clone()));
+    let (addr, stop) = crate::otlp::serve_on_own_thread("otlp-sink", router);
     OtlpSink { addr, counts, stop }
 }
 

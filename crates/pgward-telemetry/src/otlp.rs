@@ -225,10 +225,7 @@ fn query_status_len(r: &QueryRecord) -> usize {
 }
 
 fn query_len(r: &QueryRecord) -> usize {
-    let mut len = field_len(16) + field_len(8) + trace_state_len(&r.context);
-    if r.parent_span_id != SpanId::INVALID {
-        len += field_len(8);
-    }
+    let mut len = ids_len(&r.context, r.parent_span_id);
     len += string_len(QUERY_SPAN)
         + 2 // kind: internal
         + fixed64_len(nanos(r.start))
@@ -255,12 +252,7 @@ fn query_len(r: &QueryRecord) -> usize {
 
 fn put_query(buf: &mut Vec<u8>, r: &QueryRecord) {
     let cx = &r.context;
-    put_bytes(buf, 1, &cx.trace_id().to_bytes());
-    put_bytes(buf, 2, &cx.span_id().to_bytes());
-    put_trace_state(buf, 3, cx);
-    if r.parent_span_id != SpanId::INVALID {
-        put_bytes(buf, 4, &r.parent_span_id.to_bytes());
-    }
+    put_ids(buf, cx, r.parent_span_id);
     put_string(buf, 5, QUERY_SPAN);
     put_uint(buf, 6, span_kind(&SpanKind::Internal));
     put_fixed64(buf, 7, nanos(r.start));
@@ -316,11 +308,7 @@ fn put_scope(buf: &mut Vec<u8>, scope: &InstrumentationScope) {
 
 /// The body length `put_span` writes, field for field.
 fn span_len(span: &SpanData) -> usize {
-    let cx = &span.span_context;
-    let mut len = field_len(16) + field_len(8) + trace_state_len(cx);
-    if span.parent_span_id != SpanId::INVALID {
-        len += field_len(8);
-    }
+    let mut len = ids_len(&span.span_context, span.parent_span_id);
     len += string_len(&span.name)
         + uint_len(span_kind(&span.span_kind))
         + fixed64_len(nanos(span.start_time))
@@ -345,12 +333,7 @@ fn span_len(span: &SpanData) -> usize {
 
 fn put_span(buf: &mut Vec<u8>, span: &SpanData) {
     let cx = &span.span_context;
-    put_bytes(buf, 1, &cx.trace_id().to_bytes());
-    put_bytes(buf, 2, &cx.span_id().to_bytes());
-    put_trace_state(buf, 3, cx);
-    if span.parent_span_id != SpanId::INVALID {
-        put_bytes(buf, 4, &span.parent_span_id.to_bytes());
-    }
+    put_ids(buf, cx, span.parent_span_id);
     put_string(buf, 5, &span.name);
     put_uint(buf, 6, span_kind(&span.span_kind));
     put_fixed64(buf, 7, nanos(span.start_time));
@@ -387,6 +370,25 @@ fn put_span(buf: &mut Vec<u8>, span: &SpanData) {
     // Fields in tag order, as prost writes them, so the bytes are the same too. The
     // flags always hold the has-is-remote bit, so they are never left out.
     put_fixed32(buf, 16, flags(span.parent_span_is_remote, cx));
+}
+
+/// A span's fields 1–4: trace id, span id, trace state, parent span id (if any).
+fn put_ids(buf: &mut Vec<u8>, cx: &SpanContext, parent: SpanId) {
+    put_bytes(buf, 1, &cx.trace_id().to_bytes());
+    put_bytes(buf, 2, &cx.span_id().to_bytes());
+    put_trace_state(buf, 3, cx);
+    if parent != SpanId::INVALID {
+        put_bytes(buf, 4, &parent.to_bytes());
+    }
+}
+
+fn ids_len(cx: &SpanContext, parent: SpanId) -> usize {
+    let parent_len = if parent == SpanId::INVALID {
+        0
+    } else {
+        field_len(8)
+    };
+    field_len(16) + field_len(8) + trace_state_len(cx) + parent_len
 }
 
 fn status_parts(status: &Status) -> (u64, &str) {
