@@ -19,6 +19,8 @@ use crate::query::QueryRecord;
 /// How long a finished span waits at most before it is sent.
 const SCHEDULED_DELAY: Duration = Duration::from_secs(1);
 const REPORT_DROPS_EVERY: Duration = Duration::from_secs(60);
+/// How long the last sends at shutdown may take together (each is bounded on its own).
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(5);
 
 struct Queue {
     spans: Mutex<Vec<QueryRecord>>,
@@ -39,18 +41,36 @@ pub(crate) fn installed() -> bool {
 
 /// Queues a finished span; drops it (counted) when the queue is full.
 pub(crate) fn push(record: QueryRecord) {
-    let Some(queue) = QUEUE.get() else { return };
-    let Ok(mut spans) = queue.spans.lock() else {
-        return;
-    };
-    if spans.len() >= queue.max_queued {
-        drop(spans);
-        queue.dropped.fetch_add(1, Ordering::Relaxed);
-        return;
+    if let Some(queue) = QUEUE.get() {
+        queue.push(record);
     }
-    spans.push(record);
-    if spans.len() == queue.batch {
-        queue.wake.notify_one();
+}
+
+impl Queue {
+    fn new(max_queued: usize, batch: usize) -> Queue {
+        Queue {
+            spans: Mutex::new(Vec::new()),
+            wake: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+            max_queued,
+            batch: batch.max(1),
+        }
+    }
+
+    fn push(&self, record: QueryRecord) {
+        let Ok(mut spans) = self.spans.lock() else {
+            return;
+        };
+        if spans.len() >= self.max_queued {
+            drop(spans);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        spans.push(record);
+        if spans.len() == self.batch {
+            self.wake.notify_one();
+        }
     }
 }
 
@@ -68,23 +88,20 @@ pub(crate) fn start(
     max_queued: usize,
     batch: usize,
 ) -> Option<Exporting> {
-    let queue = Arc::new(Queue {
-        spans: Mutex::new(Vec::new()),
-        wake: Condvar::new(),
-        stopping: AtomicBool::new(false),
-        dropped: AtomicU64::new(0),
-        max_queued,
-        batch: batch.max(1),
-    });
+    let queue = Arc::new(Queue::new(max_queued, batch));
     if QUEUE.set(queue.clone()).is_err() {
         return None;
     }
+    Some(spawn(queue, transport, encoder))
+}
+
+fn spawn(queue: Arc<Queue>, transport: Arc<Transport>, encoder: Encoder) -> Exporting {
     let runner = queue.clone();
     let thread = std::thread::Builder::new()
         .name("pgward-spans".into())
         .spawn(move || run(&runner, &transport, encoder))
         .ok();
-    Some(Exporting { queue, thread })
+    Exporting { queue, thread }
 }
 
 impl Exporting {
@@ -139,21 +156,116 @@ fn run(queue: &Queue, transport: &Transport, mut encoder: Encoder) {
             std::mem::swap(&mut *spans, &mut taken);
             queue.stopping.load(Ordering::Acquire)
         };
+        // At shutdown a collector that hangs must not hold the process: what is not sent
+        // within the budget is dropped.
+        let deadline = stopping.then(|| Instant::now() + SHUTDOWN_BUDGET);
         for chunk in taken.chunks(queue.batch) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                queue
+                    .dropped
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                continue;
+            }
             send(&mut encoder, transport, chunk, &mut body);
         }
         taken.clear();
         let dropped = queue.dropped.load(Ordering::Relaxed);
-        if dropped > 0 && last_report.is_none_or(|t| t.elapsed() >= REPORT_DROPS_EVERY) {
+        let due = stopping || last_report.is_none_or(|t| t.elapsed() >= REPORT_DROPS_EVERY);
+        if dropped > 0 && due {
             queue.dropped.fetch_sub(dropped, Ordering::Relaxed);
             last_report = Some(Instant::now());
             tracing::warn!(
                 dropped,
-                "statement spans dropped: the export queue was full (collector too slow or down)"
+                "statement spans dropped: the export queue was full (the collector is too slow \
+                 or down) or they were not sent before shutdown"
             );
         }
         if stopping {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+    use super::*;
+
+    fn record() -> QueryRecord {
+        QueryRecord {
+            context: SpanContext::new(
+                TraceId::from(1),
+                SpanId::from(2),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::NONE,
+            ),
+            parent_span_id: SpanId::from(3),
+            parent_is_remote: false,
+            start: SystemTime::now(),
+            end: SystemTime::now(),
+            link: None,
+            database: Arc::from("db"),
+            operation: "SELECT",
+            collection: None,
+            text: Some("SELECT ?".into()),
+            decision: "allow",
+            reason: None,
+            returned_rows: Some(1),
+            sqlstate: None,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts() {
+        let queue = Queue::new(3, 2);
+        for _ in 0..5 {
+            queue.push(record());
+        }
+        assert_eq!(queue.spans.lock().unwrap().len(), 3);
+        assert_eq!(queue.dropped.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn stopping_with_a_hanging_collector_ends_within_the_budget() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        // A collector that accepts connections and never answers: every send waits for
+        // its 1 s timeout, so sending all 5,000 batches would take over an hour.
+        let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = hanging.local_addr().unwrap().port();
+        let transport = {
+            let _entered = runtime.enter();
+            Transport::new(
+                &format!("http://127.0.0.1:{port}"),
+                runtime.handle().clone(),
+                Duration::from_secs(1),
+            )
+            .unwrap()
+        };
+        let queue = Arc::new(Queue::new(100_000, 10));
+        for _ in 0..50_000 {
+            queue.push(record());
+        }
+        let exporting = spawn(queue.clone(), Arc::new(transport), Encoder::default());
+        let started = Instant::now();
+        exporting.stop();
+        let took = started.elapsed();
+        assert!(
+            took < SHUTDOWN_BUDGET + Duration::from_secs(3),
+            "stop took {took:?}"
+        );
+        assert!(queue.spans.lock().unwrap().is_empty());
+        drop(hanging);
+        runtime.shutdown_background();
     }
 }
