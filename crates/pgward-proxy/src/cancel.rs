@@ -21,6 +21,9 @@ struct Entry {
 #[derive(Default)]
 pub struct CancelRegistry {
     by_pid: DashMap<i32, Entry>,
+    /// Cancels looked up and not yet delivered, by pid: a pooled upstream session must
+    /// not be handed to the next client while one of the previous client's is on its way.
+    in_flight: DashMap<i32, u32>,
 }
 
 impl CancelRegistry {
@@ -45,11 +48,31 @@ impl CancelRegistry {
         )
     }
 
-    fn lookup(&self, pid: i32, client_secret: i32) -> Option<i32> {
-        let entry = *self.by_pid.get(&pid)?;
+    /// The upstream secret for a matching key, counted as in flight until the guard
+    /// drops. Counted while the entry is still held, so a session that unregisters after
+    /// this lookup sees the count (see `cancel_in_flight`).
+    fn begin(self: &Arc<Self>, pid: i32, client_secret: i32) -> Option<(i32, InFlight)> {
+        let entry = self.by_pid.get(&pid)?;
         // Compare without an early exit on the first differing bit.
         let same = (entry.client_secret ^ client_secret) == 0;
-        same.then_some(entry.upstream_secret)
+        if !same {
+            return None;
+        }
+        *self.in_flight.entry(pid).or_insert(0) += 1;
+        let upstream_secret = entry.upstream_secret;
+        drop(entry);
+        Some((
+            upstream_secret,
+            InFlight {
+                registry: self.clone(),
+                pid,
+            },
+        ))
+    }
+
+    /// Whether a cancel for `pid` was looked up and is not yet delivered.
+    pub fn cancel_in_flight(&self, pid: i32) -> bool {
+        self.in_flight.contains_key(&pid)
     }
 
     pub fn len(&self) -> usize {
@@ -76,12 +99,26 @@ impl Drop for CancelGuard {
     }
 }
 
+/// A cancel on its way upstream.
+struct InFlight {
+    registry: Arc<CancelRegistry>,
+    pid: i32,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.registry.in_flight.remove_if_mut(&self.pid, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+    }
+}
+
 /// Handles a CancelRequest from a client: forwards it if the key matches, logs it if
 /// not. Never answers the client (PostgreSQL does not either).
 #[tracing::instrument(name = "pgward.cancel", skip_all, fields(pid))]
 pub async fn forward_cancel(deps: &Arc<Deps>, pid: i32, client_secret: i32) {
-    let registry: &CancelRegistry = &deps.cancel;
-    let Some(upstream_secret) = registry.lookup(pid, client_secret) else {
+    let Some((upstream_secret, _in_flight)) = deps.cancel.begin(pid, client_secret) else {
         warn!(
             pid,
             "cancel request with an unknown pid or a wrong key ignored"

@@ -66,6 +66,17 @@ struct RawUpstream {
     catalog_refresh_secs: Option<u64>,
     #[serde(default)]
     catalog_database: Option<String>,
+    #[serde(default)]
+    pool: Option<RawPool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    #[serde(default)]
+    max_idle: Option<usize>,
+    #[serde(default)]
+    idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +188,58 @@ pub struct UpstreamConfig {
     pub catalog_refresh: Duration,
     /// The database whose catalog is loaded at start; `/readyz` waits for it.
     pub catalog_database: String,
+    /// Reuse of upstream sessions between clients (`upstream.pool`).
+    pub pool: PoolConfig,
+}
+
+/// `upstream.pool`: how many reset upstream sessions are kept idle for the next login
+/// with the same startup packet, and for how long. `max_idle: 0` turns reuse off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Idle sessions kept per pgward process, all logins together.
+    pub max_idle: usize,
+    pub idle_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_idle: 16,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The most idle upstream sessions `upstream.pool.max_idle` may ask for.
+const MAX_POOL_IDLE: usize = 10_000;
+
+fn checked_pool(raw: Option<RawPool>) -> Result<PoolConfig, String> {
+    let mut pool = PoolConfig::default();
+    let Some(RawPool {
+        max_idle,
+        idle_timeout_secs,
+    }) = raw
+    else {
+        return Ok(pool);
+    };
+    if let Some(n) = max_idle {
+        if n > MAX_POOL_IDLE {
+            return Err(format!(
+                "upstream.pool.max_idle: at most {MAX_POOL_IDLE} (0 turns reuse off)"
+            ));
+        }
+        pool.max_idle = n;
+    }
+    if let Some(secs) = idle_timeout_secs {
+        if secs == 0 {
+            return Err(
+                "upstream.pool.idle_timeout_secs: must be at least 1 (max_idle: 0 turns reuse off)"
+                    .into(),
+            );
+        }
+        pool.idle_timeout = Duration::from_secs(secs);
+    }
+    Ok(pool)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -364,6 +427,7 @@ impl Config {
             connect_timeout_ms,
             catalog_refresh_secs,
             catalog_database,
+            pool,
         } = upstream;
         let RawUpstreamTls {
             ca,
@@ -386,6 +450,7 @@ impl Config {
             connect_timeout: Duration::from_millis(connect_timeout_ms.unwrap_or(5_000)),
             catalog_refresh: Duration::from_secs(catalog_refresh_secs.unwrap_or(60).max(1)),
             catalog_database: catalog_database.unwrap_or_else(|| "postgres".to_owned()),
+            pool: checked_pool(pool).map_err(invalid)?,
         };
 
         let telemetry = match telemetry {
@@ -623,6 +688,41 @@ policies: policies/
             let err = Config::parse(&text, Path::new("pgward.yaml"))
                 .unwrap_err()
                 .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn upstream_pool_defaults_overrides_and_refusals() {
+        let c = Config::parse(MINIMAL, Path::new("pgward.yaml")).unwrap();
+        assert_eq!(c.upstream.pool, PoolConfig::default());
+        assert_eq!(c.upstream.pool.max_idle, 16);
+        assert_eq!(c.upstream.pool.idle_timeout, Duration::from_secs(60));
+        let with = |pool: &str| {
+            let text = MINIMAL.replace("  port: 5432", &format!("  port: 5432\n  pool: {pool}"));
+            Config::parse(&text, Path::new("pgward.yaml")).map(|c| c.upstream.pool)
+        };
+        assert_eq!(
+            with("{ max_idle: 0, idle_timeout_secs: 5 }").unwrap(),
+            PoolConfig {
+                max_idle: 0,
+                idle_timeout: Duration::from_secs(5)
+            }
+        );
+        assert_eq!(
+            with("{ max_idle: 3 }").unwrap().idle_timeout,
+            Duration::from_secs(60)
+        );
+        for (bad, says) in [
+            (
+                "{ idle_timeout_secs: 0 }",
+                "upstream.pool.idle_timeout_secs",
+            ),
+            ("{ max_idle: 1000000 }", "upstream.pool.max_idle"),
+            ("{ max_idel: 3 }", "max_idel"),
+            ("{ max_idle: -1 }", "max_idle"),
+        ] {
+            let err = with(bad).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");
         }
     }

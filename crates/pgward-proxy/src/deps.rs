@@ -17,6 +17,7 @@ use crate::gate::Gate;
 use crate::jwks::JwksVerifier;
 use crate::limits::{LockoutPolicy, LoginGuard, SessionLimiter, StatementRates};
 use crate::observe::Observe;
+use crate::pool::UpstreamPool;
 use crate::tls;
 use crate::users::Users;
 
@@ -33,6 +34,8 @@ pub struct Deps {
     pub gate: Gate,
     pub catalogs: Arc<CatalogStore>,
     pub cancel: Arc<CancelRegistry>,
+    /// Idle upstream sessions kept for the next login with the same startup packet.
+    pub pool: Arc<UpstreamPool>,
     pub observe: Observe,
     pub sessions: SessionLimiter,
     /// Token buckets per login.
@@ -97,6 +100,7 @@ impl Deps {
             gate: Gate::new(policy),
             catalogs,
             cancel: Arc::new(CancelRegistry::default()),
+            pool: UpstreamPool::new(config.upstream.pool.clone()),
             observe,
             sessions: SessionLimiter::new(),
             rates: StatementRates::new(),
@@ -155,6 +159,8 @@ impl Deps {
                 self.server_tls.store(s);
                 self.catalogs.set_tls(u.clone());
                 self.upstream_tls.store(u);
+                // Sessions made with the previous certificate are never handed out again.
+                self.pool.clear();
                 self.server_cert_pem.store(Arc::new(pem));
             }
             (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {

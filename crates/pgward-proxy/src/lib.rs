@@ -21,6 +21,7 @@ pub mod jwt;
 pub mod limits;
 pub mod observe;
 pub mod pinning;
+pub mod pool;
 pub mod relay;
 pub mod reload;
 pub mod secret;

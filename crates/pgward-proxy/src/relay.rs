@@ -34,6 +34,7 @@ use crate::gate::{Decided, SessionPolicy};
 use crate::handshake::ClientIo;
 use crate::observe::{audit_decision, decision_of, QueryTrace, Traced};
 use crate::pinning::check_parameter_status;
+use crate::pool::ReportedParameters;
 use crate::upstream::{UpstreamConn, UpstreamIo};
 
 /// How a relay ended.
@@ -41,6 +42,11 @@ use crate::upstream::{UpstreamConn, UpstreamIo};
 pub enum RelayEnd {
     /// The client sent Terminate or closed its connection.
     ClientClosed,
+    /// The client sent Terminate with every sync point it sent answered and no
+    /// extended-protocol message waiting for a Sync (so no COPY in progress either). The
+    /// upstream was not sent Terminate: `pool::give_back` resets it with `DISCARD ALL`,
+    /// which fails inside a transaction block, so a session left in one is never kept.
+    Terminated,
     /// The upstream closed (after a FATAL, or a server shutdown).
     UpstreamClosed,
     /// pgward is shutting down and the drain period is over.
@@ -54,7 +60,7 @@ pub enum RelayEnd {
 impl RelayEnd {
     pub fn as_str(&self) -> &'static str {
         match self {
-            RelayEnd::ClientClosed => "client_closed",
+            RelayEnd::ClientClosed | RelayEnd::Terminated => "client_closed",
             RelayEnd::UpstreamClosed => "upstream_closed",
             RelayEnd::Shutdown => "shutdown",
             RelayEnd::PinBroken => "pin_broken",
@@ -80,6 +86,9 @@ pub struct SessionCtx {
     pub session_span: tracing::Span,
     pub info: SessionInfo,
     pub trace: QueryTrace,
+    /// What the upstream last reported in ParameterStatus, for the client a pooled
+    /// session goes to next.
+    pub parameters: Mutex<ReportedParameters>,
 }
 
 /// How long a session waits for the refresh its own DDL started.
@@ -104,6 +113,7 @@ impl SessionCtx {
             denials: Denials::new(),
             syncs_done: AtomicU64::new(0),
             pending_refresh: Mutex::new(None),
+            parameters: Mutex::new(ReportedParameters::default()),
         }
     }
 
@@ -111,6 +121,9 @@ impl SessionCtx {
     pub fn observe_startup_parameter(&self, frame: &Frame) {
         if frame.backend() != Backend::ParameterStatus {
             return;
+        }
+        if let Ok(mut reported) = self.parameters.lock() {
+            reported.observe(frame);
         }
         let mut b = BodyReader::new(frame.body());
         if let (Some(name), Some(value)) = (b.cstr(), b.cstr()) {
@@ -131,18 +144,18 @@ impl SessionCtx {
 #[tracing::instrument(name = "pgward.relay", level = "debug", skip_all)]
 pub async fn relay(
     client: &mut ClientConn,
-    upstream: UpstreamConn,
+    upstream: &mut UpstreamConn,
     deps: &Arc<Deps>,
     ctx: &SessionCtx,
     shutdown: &CancellationToken,
 ) -> Result<RelayEnd, SessionError> {
-    let UpstreamConn { mut r, mut w } = upstream;
+    let UpstreamConn { r, w } = upstream;
     let ClientConn {
         r: client_r,
         w: client_w,
     } = client;
-    let to_upstream = pin!(client_to_upstream(client_r, &mut w, deps, ctx));
-    let to_client = pin!(upstream_to_client(&mut r, client_w, deps, ctx));
+    let to_upstream = pin!(client_to_upstream(client_r, w, deps, ctx));
+    let to_client = pin!(upstream_to_client(r, client_w, deps, ctx));
     let drained = pin!(async {
         shutdown.cancelled().await;
         Ok(RelayEnd::Shutdown)
@@ -245,6 +258,8 @@ async fn client_to_upstream(
 ) -> Result<RelayEnd, SessionError> {
     // Sync points (Query, Sync, FunctionCall) sent upstream: each gets one ReadyForQuery.
     let mut syncs_sent: u64 = 0;
+    // Extended-protocol messages sent since the last sync point.
+    let mut unsynced = false;
     // What each prepared statement and portal was decided as, for the Execute spans.
     // Arc: a Bind per execution must not copy the analysis.
     let mut statements: HashMap<String, Arc<Traced>> = HashMap::new();
@@ -324,8 +339,11 @@ async fn client_to_upstream(
             let _ = tokio::time::timeout(DDL_REFRESH_WAIT, refresh).await;
         }
         let mut terminated = false;
+        let mut reusable = false;
         while let Some(frame) = client.next_frame()? {
-            match frame.frontend() {
+            let kind = frame.frontend();
+            unsynced = waits_for_sync(kind, unsynced);
+            match kind {
                 Frontend::Query => {
                     syncs_sent += 1;
                     if let Some(marker) = over_rate(syncs_sent) {
@@ -470,7 +488,12 @@ async fn client_to_upstream(
                     upstream.push(frame);
                 }
                 Frontend::Terminate => {
-                    upstream.push(frame);
+                    // Nothing in flight: the upstream session may outlive the client (see
+                    // `RelayEnd::Terminated`); otherwise it ends with it.
+                    reusable = !unsynced && syncs_sent == ctx.syncs_done.load(Ordering::Acquire);
+                    if !reusable {
+                        upstream.push(frame);
+                    }
                     terminated = true;
                     break;
                 }
@@ -490,9 +513,33 @@ async fn client_to_upstream(
         }
         upstream.flush().await?;
         if terminated {
-            debug!("client sent Terminate");
-            return Ok(RelayEnd::ClientClosed);
+            debug!(reusable, "client sent Terminate");
+            return Ok(if reusable {
+                RelayEnd::Terminated
+            } else {
+                RelayEnd::ClientClosed
+            });
         }
+    }
+}
+
+/// Whether extended-protocol messages wait for a Sync after a message of this kind: a
+/// Query, Sync or FunctionCall ends them; COPY messages and Terminate change nothing
+/// (a COPY is a sync point still unanswered); everything else is, or may be, one.
+fn waits_for_sync(kind: Frontend, before: bool) -> bool {
+    match kind {
+        Frontend::Query | Frontend::Sync | Frontend::FunctionCall => false,
+        Frontend::CopyData | Frontend::CopyDone | Frontend::CopyFail | Frontend::Terminate => {
+            before
+        }
+        Frontend::Parse
+        | Frontend::Bind
+        | Frontend::Execute
+        | Frontend::Describe
+        | Frontend::Close
+        | Frontend::Flush
+        | Frontend::Password
+        | Frontend::Unknown(_) => true,
     }
 }
 
@@ -659,6 +706,9 @@ fn is_ddl_tag(body: &[u8]) -> bool {
 
 /// Tracks client_encoding and ends the session if a pinned value changed.
 fn watch_parameter(deps: &Deps, ctx: &SessionCtx, frame: &Frame) -> Option<RelayEnd> {
+    if let Ok(mut reported) = ctx.parameters.lock() {
+        reported.observe(frame);
+    }
     let mut b = BodyReader::new(frame.body());
     let name = String::from_utf8_lossy(b.cstr()?).into_owned();
     let value = String::from_utf8_lossy(b.cstr()?).into_owned();

@@ -18,9 +18,10 @@ use crate::error::{SessionError, UserFacing};
 use crate::gate::SessionPolicy;
 use crate::handshake::{handshake, Handshake, TlsInfo};
 use crate::pinning::{check_startup, pinned_params};
+use crate::pool::Idle;
 use crate::relay::{relay, RelayEnd, SessionCtx};
 use crate::startup::StartupPacket;
-use crate::upstream::{connect_upstream, Upstream};
+use crate::upstream::{connect_upstream, pool_key, Upstream};
 use pgward_telemetry::{fields, SessionInfo};
 
 /// Runs one connection to its end. Never panics on client input; never returns an
@@ -165,7 +166,7 @@ async fn authenticated_session(
             reason: format!("client address not in limits.roles.{}.source", auth.role),
         });
     }
-    let _session_permit = deps
+    let session_permit = deps
         .sessions
         .try_acquire(
             &auth.user,
@@ -188,21 +189,28 @@ async fn authenticated_session(
     }
     drop(policy);
     let pinned = pinned_params(&search_path);
+    let key = pool_key(deps, startup, &auth, &pinned);
     let catalog = deps.catalogs.handle(&auth.database);
-    let connecting = std::time::Instant::now();
-    let upstream = connect_upstream(deps, startup, &auth, &pinned, client).await;
-    match &upstream {
-        Ok(_) => deps
-            .observe
-            .metrics
-            .upstream_connected(connecting.elapsed()),
-        Err(SessionError::UpstreamRefused(_)) => {
-            deps.observe.metrics.upstream_connect_error("refused")
+    let upstream = match deps.pool.take(&key).await {
+        Some(reused) => Ok(reused),
+        None => {
+            let connecting = std::time::Instant::now();
+            let upstream = connect_upstream(deps, &key, &auth, client).await;
+            match &upstream {
+                Ok(_) => deps
+                    .observe
+                    .metrics
+                    .upstream_connected(connecting.elapsed()),
+                Err(SessionError::UpstreamRefused(_)) => {
+                    deps.observe.metrics.upstream_connect_error("refused")
+                }
+                Err(_) => deps.observe.metrics.upstream_connect_error("connect"),
+            }
+            upstream
         }
-        Err(_) => deps.observe.metrics.upstream_connect_error("connect"),
-    }
+    };
     let Upstream {
-        conn,
+        mut conn,
         pid,
         secret,
         startup_frames,
@@ -233,7 +241,7 @@ async fn authenticated_session(
     for frame in &startup_frames {
         ctx.observe_startup_parameter(frame);
     }
-    let (client_secret, _cancel_guard) = deps.cancel.register(pid, secret);
+    let (client_secret, cancel_guard) = deps.cancel.register(pid, secret);
 
     // What PostgreSQL itself sends after authentication, with pgward's own cancel
     // secret in place of the upstream's.
@@ -252,7 +260,7 @@ async fn authenticated_session(
     if let Some(audit) = &observe.audit {
         audit.session_start(&ctx.info);
     }
-    let end = relay(client, conn, deps, &ctx, shutdown).await;
+    let end = relay(client, &mut conn, deps, &ctx, shutdown).await;
     observe.metrics.session_ended();
     if let Some(audit) = &observe.audit {
         let outcome = match &end {
@@ -260,6 +268,22 @@ async fn authenticated_session(
             Err(e) => e.kind().as_str(),
         };
         audit.session_end(&ctx.info, outcome);
+    }
+    // The client is gone: its cancel key and session slot go before the upstream session
+    // is reset, so neither reaches whoever takes it over.
+    drop(cancel_guard);
+    drop(session_permit);
+    if let Ok(RelayEnd::Terminated) = &end {
+        let parameters = ctx.parameters.lock().map(|p| p.clone()).unwrap_or_default();
+        let idle = Idle {
+            conn,
+            pid,
+            secret,
+            parameters,
+        };
+        deps.pool
+            .give_back(key, idle, deps, shutdown.is_cancelled())
+            .await;
     }
     end
 }

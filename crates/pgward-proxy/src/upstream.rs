@@ -12,6 +12,7 @@ use pgwire::messages::response::SslResponse;
 use pgwire::messages::startup::{Password, SASLInitialResponse, SASLResponse};
 use postgres_protocol::authentication::md5_hash;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+use rustls::ClientConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -23,6 +24,7 @@ use crate::error::SessionError;
 use crate::frame::{
     error_fields, split, Backend, BodyReader, Frame, FrameReader, FrameWriter, ReadHalf, WriteHalf,
 };
+use crate::pool::PoolKey;
 use crate::startup::{cancel_body, ssl_request_body, StartupPacket};
 
 pub type UpstreamIo = tokio_rustls::client::TlsStream<TcpStream>;
@@ -47,8 +49,8 @@ pub struct Upstream {
     pub ready: Frame,
 }
 
-/// TCP + SSLRequest + TLS to the upstream. Not cancel-safe.
-async fn connect_tls(deps: &Deps) -> Result<UpstreamIo, SessionError> {
+/// TCP + SSLRequest + TLS to the upstream, with this TLS client config. Not cancel-safe.
+async fn connect_tls(deps: &Deps, tls: Arc<ClientConfig>) -> Result<UpstreamIo, SessionError> {
     let cfg = &deps.config.upstream;
     let connect = TcpStream::connect((cfg.host.as_str(), cfg.port));
     let mut tcp = tokio::time::timeout(cfg.connect_timeout, connect)
@@ -69,30 +71,48 @@ async fn connect_tls(deps: &Deps) -> Result<UpstreamIo, SessionError> {
             "upstream refused TLS; pgward never connects without it".into(),
         ));
     }
-    let connector = TlsConnector::from(deps.upstream_tls.load_full());
+    let connector = TlsConnector::from(tls);
     connector
         .connect(deps.upstream_name.clone(), tcp)
         .await
         .map_err(|e| SessionError::Upstream(format!("TLS handshake: {e}")))
 }
 
-/// Opens and logs in an upstream session for an authenticated client. Upstream errors
-/// during startup are relayed to the client unchanged. Not cancel-safe.
-#[tracing::instrument(name = "pgward.upstream.connect", skip_all, fields(upstream_user = %auth.upstream_user))]
-pub async fn connect_upstream(
-    deps: &Arc<Deps>,
+/// The pool key of a login: the startup packet sent upstream (`StartupPacket::upstream_body`:
+/// the user's upstream user, the database, the client's parameters minus refused ones and
+/// the role's pinned search_path) and the upstream TLS config now in use.
+pub fn pool_key(
+    deps: &Deps,
     startup: &StartupPacket,
     auth: &Authenticated,
     pinned: &[(String, String)],
+) -> PoolKey {
+    PoolKey::new(
+        startup.upstream_body(&auth.upstream_user, &auth.database, pinned),
+        deps.upstream_tls.load_full(),
+    )
+}
+
+/// Opens and logs in an upstream session for an authenticated client, with the startup
+/// packet and over the TLS config of `key`. Upstream errors during startup are relayed to
+/// the client unchanged. Not cancel-safe.
+#[tracing::instrument(name = "pgward.upstream.connect", skip_all, fields(upstream_user = %auth.upstream_user))]
+pub async fn connect_upstream(
+    deps: &Arc<Deps>,
+    key: &PoolKey,
+    auth: &Authenticated,
     client: &mut ClientConn,
 ) -> Result<Upstream, SessionError> {
-    let io = tokio::time::timeout(deps.config.upstream.connect_timeout, connect_tls(deps))
-        .await
-        .map_err(|_| SessionError::Upstream("connect timed out".into()))??;
+    let io = tokio::time::timeout(
+        deps.config.upstream.connect_timeout,
+        connect_tls(deps, key.tls()),
+    )
+    .await
+    .map_err(|_| SessionError::Upstream("connect timed out".into()))??;
     let (r, w) = split(io);
     let mut r = FrameReader::new(r, MAX_BACKEND_MESSAGE);
     let mut w = FrameWriter::new(w);
-    w.push_untagged(&startup.upstream_body(&auth.upstream_user, &auth.database, pinned));
+    w.push_untagged(key.startup());
     w.flush().await?;
 
     let mut scram: Option<ScramSha256> = None;
@@ -241,7 +261,8 @@ async fn answer_auth(
 
 /// Sends a CancelRequest for `pid` to the upstream over a fresh mTLS connection.
 pub async fn send_cancel(deps: &Deps, pid: i32, secret: i32) -> Result<(), SessionError> {
-    let io = tokio::time::timeout(deps.config.upstream.connect_timeout, connect_tls(deps))
+    let tls = deps.upstream_tls.load_full();
+    let io = tokio::time::timeout(deps.config.upstream.connect_timeout, connect_tls(deps, tls))
         .await
         .map_err(|_| SessionError::Upstream("connect timed out".into()))??;
     let mut w = FrameWriter::new(io);

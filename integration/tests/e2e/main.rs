@@ -17,6 +17,7 @@ mod jwks_https;
 mod jwt;
 mod limits;
 mod load;
+mod pool;
 mod relay;
 mod rotation;
 mod upstream_auth;

@@ -391,7 +391,13 @@ async fn psql_describe_copy_and_a_script_with_errors() {
 
 #[tokio::test]
 async fn dropped_client_ends_its_upstream_session() {
-    let proxy = start_proxy(ProxyOptions::permissive()).await;
+    // Without session reuse: a client that ends cleanly leaves a reusable session behind
+    // otherwise (pool::).
+    let proxy = start_proxy(ProxyOptions {
+        upstream_extra: vec!["  pool: { max_idle: 0 }".to_owned()],
+        ..ProxyOptions::permissive()
+    })
+    .await;
     let via = proxy.connect("app").await;
     via.batch_execute("SET application_name = 'pgward-drop-test'")
         .await
