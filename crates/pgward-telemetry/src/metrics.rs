@@ -159,13 +159,8 @@ impl Metrics {
     /// One statement decided; `kind` is `StatementKind::operation_name()` (or `"UNKNOWN"`),
     /// `duration` until its CommandComplete/ErrorResponse (or the denial was sent).
     pub fn statement(&self, decision: Decision, kind: &'static str, duration: Duration) {
-        self.statements
-            .get_or_create(&StatementLabels {
-                decision: decision.as_str(),
-                kind,
-            })
-            .inc();
-        self.statement_duration.observe(duration.as_secs_f64());
+        self.statement_counter(decision, kind).inc();
+        self.statement_duration(duration);
     }
 
     /// The counter behind [`Metrics::statement`] for one decision and kind, to keep and

@@ -1,5 +1,6 @@
-//! The span names and attribute keys of SPEC §6, and constructors that declare every
-//! field up front (a tracing span can only `record` fields it declared).
+//! The span names and attribute keys of SPEC §6, and constructors of the `tracing`
+//! spans (session, parse) that declare every field up front (a tracing span can only
+//! `record` fields it declared). Statement spans are records: see query.rs.
 //!
 //! Field values must never hold a raw literal: `db.query.text` takes the normalized
 //! statement only.
@@ -44,8 +45,6 @@ pub mod fields {
     /// The SQLSTATE, on error only.
     pub const DB_RESPONSE_STATUS_CODE: &str = "db.response.status_code";
     pub const DB_RESPONSE_RETURNED_ROWS: &str = "db.response.returned_rows";
-    /// `error` marks the OTel span status as an error (set it with the SQLSTATE).
-    pub const OTEL_STATUS_CODE: &str = "otel.status_code";
 }
 
 /// What the policy decided for one statement.
