@@ -13,9 +13,9 @@ use std::time::Duration;
 use pgward_integration::otlp::{start_otlp_receiver, ReceivedSpan};
 use pgward_sql::{analyse, AnalyseContext, Catalog, RelKind, StatementAccess};
 use pgward_telemetry::{
-    fields, install, parse_span, serve_admin, session_span, AdminState, AuditLog, Decision,
-    LogFormat, Metrics, NormalizedSql, QueryFields, QuerySpan, SessionInfo, SpanParent,
-    StatementRecord, TelemetryConfig,
+    fields, install, serve_admin, session_span, AdminState, AuditLog, Decision, LogFormat, Metrics,
+    NormalizedSql, ParseSpan, QueryFields, QuerySpan, SessionInfo, SpanParent, StatementRecord,
+    TelemetryConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -82,8 +82,18 @@ async fn spans_reach_the_collector() {
 
         // Extended protocol: the Execute's query span links to its Parse.
         let allowed_text = NormalizedSql::from_access(&allowed);
-        let parse = parse_span(&session, allowed_text.as_str(), Decision::Allow);
         let parent = SpanParent::of(&session, "shop");
+        let parse = ParseSpan::start(
+            &parent,
+            QueryFields {
+                database: "shop",
+                operation: allowed.kind.operation_name(),
+                text: Some(allowed_text.as_str()),
+                collection: Some("customers".into()),
+                decision: Decision::Allow,
+                reason: None,
+            },
+        );
         let query = QuerySpan::start(
             &parent,
             QueryFields {
@@ -162,6 +172,14 @@ async fn spans_reach_the_collector() {
     assert_eq!(auth.len(), 1);
     assert_eq!(auth[0].parent_span_id, session.span_id);
     let parse = by_name(&spans, "pgward.parse")[0];
+    assert_eq!(parse.trace_id, session.trace_id);
+    assert_eq!(parse.parent_span_id, session.span_id);
+    assert_eq!(
+        parse.attr("db.query.text"),
+        Some("SELECT id, name FROM customers WHERE id = ?")
+    );
+    assert_eq!(parse.attr("pgward.decision"), Some("allow"));
+    assert_eq!(parse.status_code, 0);
 
     let query = queries
         .iter()

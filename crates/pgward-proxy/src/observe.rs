@@ -128,24 +128,15 @@ impl QueryTrace {
         traced: &Traced,
         sync_seq: u64,
     ) {
-        let access = traced.access();
-        let kind = access.map(|a| a.kind.operation_name()).unwrap_or("UNKNOWN");
+        let kind = operation(traced);
         // With no exporter no span is built, nor any of its attributes.
         let span = if pgward_telemetry::exporting() {
-            let collection = access.and_then(first_relation);
             let parent = self
                 .parent
                 .get_or_init(|| SpanParent::of(session, database));
             QuerySpan::start(
                 parent,
-                QueryFields {
-                    database,
-                    operation: kind,
-                    text: access.map(|a| a.normalized.as_str()),
-                    collection,
-                    decision: traced.decision,
-                    reason: traced.reason.as_deref(),
-                },
+                query_fields(database, traced),
                 traced.parse.as_ref(),
                 raw_sql,
             )
@@ -161,6 +152,17 @@ impl QueryTrace {
                 decision: traced.decision,
             });
         }
+    }
+
+    /// The `pgward.parse` span of an allowed Parse (empty when nothing is exported).
+    pub fn parse_span(&self, session: &Span, database: &str, traced: &Traced) -> ParseSpan {
+        if !pgward_telemetry::exporting() {
+            return ParseSpan::default();
+        }
+        let parent = self
+            .parent
+            .get_or_init(|| SpanParent::of(session, database));
+        ParseSpan::start(parent, query_fields(database, traced))
     }
 
     /// The oldest open statement got its answer: CommandComplete (`tag`), or an error.
@@ -204,6 +206,27 @@ pub fn audit_decision(
     }
     for access in statements {
         audit.statement(session, &StatementRecord::new(access, decision, reason));
+    }
+}
+
+/// `db.operation.name` of a statement (`UNKNOWN` when unanalysed).
+fn operation(traced: &Traced) -> &'static str {
+    traced
+        .access()
+        .map(|a| a.kind.operation_name())
+        .unwrap_or("UNKNOWN")
+}
+
+/// The span attributes of a statement.
+fn query_fields<'a>(database: &'a str, traced: &'a Traced) -> QueryFields<'a> {
+    let access = traced.access();
+    QueryFields {
+        database,
+        operation: operation(traced),
+        text: access.map(|a| a.normalized.as_str()),
+        collection: access.and_then(first_relation),
+        decision: traced.decision,
+        reason: traced.reason.as_deref(),
     }
 }
 

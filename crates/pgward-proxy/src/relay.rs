@@ -249,6 +249,48 @@ impl<T, const N: usize> Future for FirstOf<'_, T, N> {
 /// only feed spans, never decisions).
 const MAX_TRACKED_NAMES: usize = 10_000;
 
+/// What each prepared statement (or portal) of a session was decided as, by name. The
+/// unnamed one, which most clients use for every statement, has its own slot: no hashing.
+#[derive(Default)]
+struct Names {
+    unnamed: Option<Arc<Traced>>,
+    named: HashMap<Box<[u8]>, Arc<Traced>>,
+}
+
+impl Names {
+    fn get(&self, name: &[u8]) -> Option<&Arc<Traced>> {
+        if name.is_empty() {
+            self.unnamed.as_ref()
+        } else {
+            self.named.get(name)
+        }
+    }
+
+    fn insert(&mut self, name: &[u8], traced: Arc<Traced>) {
+        if name.is_empty() {
+            self.unnamed = Some(traced);
+            return;
+        }
+        if self.named.len() >= MAX_TRACKED_NAMES {
+            self.named.clear();
+        }
+        match self.named.get_mut(name) {
+            Some(slot) => *slot = traced,
+            None => {
+                self.named.insert(Box::from(name), traced);
+            }
+        }
+    }
+
+    fn remove(&mut self, name: &[u8]) {
+        if name.is_empty() {
+            self.unnamed = None;
+        } else {
+            self.named.remove(name);
+        }
+    }
+}
+
 /// Client -> upstream. Statements go through the gate; everything else passes.
 async fn client_to_upstream(
     client: &mut FrameReader<ReadHalf<ClientIo>>,
@@ -262,8 +304,8 @@ async fn client_to_upstream(
     let mut unsynced = false;
     // What each prepared statement and portal was decided as, for the Execute spans.
     // Arc: a Bind per execution must not copy the analysis.
-    let mut statements: HashMap<String, Arc<Traced>> = HashMap::new();
-    let mut portals: HashMap<String, Arc<Traced>> = HashMap::new();
+    let mut statements = Names::default();
+    let mut portals = Names::default();
     let limits = &deps.config.limits;
     let user_rate = limits
         .rate_of_user(&ctx.info.user)
@@ -382,35 +424,29 @@ async fn client_to_upstream(
                     let sql = statement_text(Frontend::Parse, frame.body());
                     let name = parse_name(frame.body());
                     if let Some(marker) = over_rate(syncs_sent + 1) {
-                        statements.remove(name.as_deref().unwrap_or_default());
+                        statements.remove(name.as_deref().unwrap_or_default().as_bytes());
                         upstream.push_denied_parse(name, &marker)?;
                         continue;
                     }
                     let (decided, text) = decide_sql(deps, ctx, sql);
                     let traced = observe(deps, ctx, &decided);
-                    if statements.len() >= MAX_TRACKED_NAMES {
-                        statements.clear();
-                    }
                     match decided.result {
                         Ok(permit) => {
-                            let normalized = traced
-                                .access()
-                                .map(|a| a.normalized.as_str())
-                                .unwrap_or_default();
-                            let parse = pgward_telemetry::parse_span(
-                                &ctx.session_span,
-                                normalized,
-                                traced.decision,
-                            );
+                            let parse =
+                                ctx.trace
+                                    .parse_span(&ctx.session_span, &ctx.database, &traced);
                             let traced = Traced {
                                 parse: Some(parse),
                                 ..traced
                             };
-                            statements.insert(name.clone().unwrap_or_default(), Arc::new(traced));
+                            statements.insert(
+                                name.as_deref().unwrap_or_default().as_bytes(),
+                                Arc::new(traced),
+                            );
                             upstream.push_statement(frame, &permit);
                         }
                         Err(denial) => {
-                            statements.remove(name.as_deref().unwrap_or_default());
+                            statements.remove(name.as_deref().unwrap_or_default().as_bytes());
                             ctx.trace.start(
                                 &ctx.session_span,
                                 &ctx.database,
@@ -426,27 +462,16 @@ async fn client_to_upstream(
                 Frontend::Bind => {
                     let mut b = BodyReader::new(frame.body());
                     if let (Some(portal), Some(stmt)) = (b.cstr(), b.cstr()) {
-                        let stmt = String::from_utf8_lossy(stmt);
-                        if portals.len() >= MAX_TRACKED_NAMES {
-                            portals.clear();
-                        }
-                        match statements.get(stmt.as_ref()) {
-                            Some(t) => {
-                                portals.insert(
-                                    String::from_utf8_lossy(portal).into_owned(),
-                                    t.clone(),
-                                );
-                            }
-                            None => {
-                                portals.remove(String::from_utf8_lossy(portal).as_ref());
-                            }
+                        match statements.get(stmt) {
+                            Some(t) => portals.insert(portal, t.clone()),
+                            None => portals.remove(portal),
                         }
                     }
                     upstream.push(frame);
                 }
                 Frontend::Execute => {
                     if let Some(portal) = BodyReader::new(frame.body()).cstr() {
-                        if let Some(t) = portals.get(String::from_utf8_lossy(portal).as_ref()) {
+                        if let Some(t) = portals.get(portal) {
                             ctx.trace.start(
                                 &ctx.session_span,
                                 &ctx.database,

@@ -15,7 +15,7 @@ use crate::lex::{lex, Kind};
 
 /// The statement's shape, or `None` when it must be decided on its exact text.
 pub fn decision_shape(sql: &str) -> Option<Cow<'_, str>> {
-    if !sql.bytes().any(|b| b.is_ascii_digit()) {
+    if only_parameter_digits(sql.as_bytes()) {
         return Some(Cow::Borrowed(sql));
     }
     let tokens = lex(sql).ok()?;
@@ -46,6 +46,29 @@ pub fn decision_shape(sql: &str) -> Option<Cow<'_, str>> {
     Some(Cow::Owned(out))
 }
 
+/// True when no digit can start a numeric literal, so the shape is the text itself
+/// without lexing it: every run of digits follows a `$` that itself follows neither an
+/// identifier character nor another `$` (so it is a parameter `$1`, or text inside a
+/// string, comment or quoted identifier). Statements of the extended protocol, whose only
+/// digits are their parameter numbers, then cost no lexing on each Parse. A `$` after an
+/// identifier character or a `$` may end an identifier (`a$`) or a dollar quote (`$q$`),
+/// after which a digit may start a number: those are lexed.
+fn only_parameter_digits(sql: &[u8]) -> bool {
+    let mut prev = [0u8; 2];
+    for &b in sql {
+        if b.is_ascii_digit() && !prev[1].is_ascii_digit() {
+            let after_identifier = prev[0].is_ascii_alphanumeric()
+                || matches!(prev[0], b'_' | b'$')
+                || !prev[0].is_ascii();
+            if prev[1] != b'$' || after_identifier {
+                return false;
+            }
+        }
+        prev = [prev[1], b];
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +86,39 @@ mod tests {
         );
         assert_eq!(decision_shape("SELECT 1").as_deref(), Some("SELECT 0"));
         assert_eq!(decision_shape("SELECT x").as_deref(), Some("SELECT x"));
+    }
+
+    #[test]
+    fn parameter_digits_are_not_lexed() {
+        for sql in [
+            "SELECT abalance FROM pgbench_accounts WHERE aid = $1;",
+            "UPDATE t SET a = $12, b = ($3) WHERE c = '$4'",
+            "SELECT $1 -- $2",
+        ] {
+            assert!(only_parameter_digits(sql.as_bytes()), "{sql}");
+            assert!(matches!(decision_shape(sql), Some(Cow::Borrowed(s)) if s == sql));
+        }
+        // A `$` that may end an identifier or a dollar quote: the digit may be a number.
+        for sql in [
+            "SELECT $$x$$1",
+            "SELECT $q$x$q$1",
+            "SELECT a$1",
+            "SELECT \u{e9}$1",
+            "SELECT 1",
+            "SELECT .5",
+            "SELECT $1, 2",
+            "1",
+        ] {
+            assert!(!only_parameter_digits(sql.as_bytes()), "{sql}");
+        }
+        assert_eq!(
+            decision_shape("SELECT $$x$$1").as_deref(),
+            Some("SELECT $$x$$0")
+        );
+        assert_eq!(
+            decision_shape("SELECT $1, 2").as_deref(),
+            Some("SELECT $1, 0")
+        );
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub use metrics::{Metrics, StatementCounter};
 pub use pipeline::{exporting, install, TelemetryConfig, TelemetryError, TelemetryGuard};
 pub use query::{ParseSpan, QuerySpan, SpanParent};
 pub use spans::{
-    fields, parse_span, session_span, Decision, QueryFields, AUTH_SPAN, PARSE_SPAN, QUERY_SPAN,
-    SESSION_SPAN, UPSTREAM_CONNECT_SPAN,
+    fields, session_span, Decision, QueryFields, AUTH_SPAN, PARSE_SPAN, QUERY_SPAN, SESSION_SPAN,
+    UPSTREAM_CONNECT_SPAN,
 };
 pub use traceparent::{parse_sqlcommenter, SqlComment};
 

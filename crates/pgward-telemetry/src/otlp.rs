@@ -20,7 +20,7 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 use crate::query::QueryRecord;
-use crate::spans::{fields, QUERY_SPAN};
+use crate::spans::fields;
 
 /// Protobuf wire types.
 #[derive(Clone, Copy)]
@@ -226,7 +226,7 @@ fn query_status_len(r: &QueryRecord) -> usize {
 
 fn query_len(r: &QueryRecord) -> usize {
     let mut len = ids_len(&r.context, r.parent_span_id);
-    len += string_len(QUERY_SPAN)
+    len += string_len(r.name)
         + 2 // kind: internal
         + fixed64_len(nanos(r.start))
         + fixed64_len(nanos(r.end));
@@ -253,7 +253,7 @@ fn query_len(r: &QueryRecord) -> usize {
 fn put_query(buf: &mut Vec<u8>, r: &QueryRecord) {
     let cx = &r.context;
     put_ids(buf, cx, r.parent_span_id);
-    put_string(buf, 5, QUERY_SPAN);
+    put_string(buf, 5, r.name);
     put_uint(buf, 6, span_kind(&SpanKind::Internal));
     put_fixed64(buf, 7, nanos(r.start));
     put_fixed64(buf, 8, nanos(r.end));

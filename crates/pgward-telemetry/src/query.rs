@@ -5,10 +5,12 @@
 //! a second copy of every attribute: ~12k instructions per statement, measured) nor the
 //! OpenTelemetry SDK's span objects (building one, ending it into a `SpanData` that moves
 //! through a channel and a batch, and matching every attribute value on export: ~5k more):
-//! at tens of thousands of statements a second those were more than the relay itself. The
-//! session, auth and parse spans (a few per session) stay `tracing` spans exported by the
-//! SDK; a query span takes its parent from them through [`SpanParent`], with the SDK's
-//! parent-based sampling: a parent that is not sampled records no child.
+//! at tens of thousands of statements a second those were more than the relay itself.
+//! `pgward.parse` spans take the same path (a client of the extended protocol without
+//! named statements sends a Parse per statement). The session and auth spans (a few per
+//! session) stay `tracing` spans exported by the SDK; statement and parse spans take their
+//! parent from the session span through [`SpanParent`], with the SDK's parent-based
+//! sampling: a parent that is not sampled records no child.
 //!
 //! Attribute values are the normalized statement and policy words only, never a raw
 //! literal (see [`QueryFields`]).
@@ -21,7 +23,7 @@ use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::queue;
-use crate::spans::QueryFields;
+use crate::spans::{QueryFields, PARSE_SPAN, QUERY_SPAN};
 use crate::traceparent::application_context;
 
 /// Where a session's statement spans hang: the span context of its `pgward.session`
@@ -42,24 +44,44 @@ impl SpanParent {
     }
 }
 
-/// A `pgward.parse` span and its span context, for the links of the Executes that use it.
-#[derive(Clone)]
-pub struct ParseSpan {
-    /// Kept for its lifetime: the span ends when the prepared statement is gone.
-    _span: tracing::Span,
-    link: Option<SpanContext>,
+/// An open `pgward.parse` span: it lives as long as the prepared statement (every clone
+/// of it), and each Execute's query span links to it. Empty when nothing is exported.
+#[derive(Clone, Default)]
+pub struct ParseSpan(Option<Arc<OpenParse>>);
+
+/// Ends and queues the parse span when the last clone is gone.
+struct OpenParse(Option<QueryRecord>);
+
+impl Drop for OpenParse {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.0.take() {
+            record.end = SystemTime::now();
+            queue::push(record);
+        }
+    }
 }
 
 impl ParseSpan {
-    pub(crate) fn new(span: tracing::Span) -> ParseSpan {
-        let link = queue::installed().then(|| span.context().span().span_context().clone());
-        ParseSpan { _span: span, link }
+    /// Starts the span of an allowed Parse, child of `parent` (the session's span).
+    pub fn start(parent: &SpanParent, f: QueryFields<'_>) -> ParseSpan {
+        let mut span = QuerySpan::start(parent, f, None, None);
+        ParseSpan(span.0.take().map(|mut r| {
+            r.name = PARSE_SPAN;
+            Arc::new(OpenParse(Some(r)))
+        }))
+    }
+
+    /// The span's context, for the links of the Executes that use the statement.
+    fn link(&self) -> Option<&SpanContext> {
+        self.0.as_ref()?.0.as_ref().map(|r| &r.context)
     }
 }
 
 /// A statement span as the export queue holds it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct QueryRecord {
+    /// `pgward.query`, or `pgward.parse`.
+    pub name: &'static str,
     /// The span's own context: trace id, span id, flags and state (the parent's).
     pub context: SpanContext,
     pub parent_span_id: SpanId,
@@ -122,14 +144,16 @@ impl QuerySpan {
             Arc::from(f.database)
         };
         QuerySpan(Some(QueryRecord {
+            name: QUERY_SPAN,
             parent_span_id: parent_sc.span_id(),
             parent_is_remote: parent_sc.is_remote(),
             context,
             start: SystemTime::now(),
             end: SystemTime::UNIX_EPOCH,
             link: parse
-                .and_then(|p| p.link.clone())
-                .filter(SpanContext::is_valid),
+                .and_then(ParseSpan::link)
+                .filter(|link| link.is_valid())
+                .cloned(),
             database,
             operation: f.operation,
             collection: f.collection,

@@ -199,6 +199,7 @@ mod tests {
 
     fn record() -> QueryRecord {
         QueryRecord {
+            name: crate::spans::QUERY_SPAN,
             context: SpanContext::new(
                 TraceId::from(1),
                 SpanId::from(2),

@@ -9,8 +9,6 @@ use std::net::SocketAddr;
 
 use tracing::{field, Span};
 
-use crate::query::ParseSpan;
-
 /// One per client connection.
 pub const SESSION_SPAN: &str = "pgward.session";
 /// One per statement (per Execute in the extended protocol).
@@ -90,19 +88,6 @@ pub fn session_span(client: SocketAddr) -> Span {
         pgward.auth.method = field::Empty,
         outcome = field::Empty,
     )
-}
-
-/// A `pgward.parse` span for a Parse message that was allowed, child of `session`. It
-/// lives as long as the prepared statement; each Execute's query span links to it.
-pub fn parse_span(session: &Span, normalized: &str, decision: Decision) -> ParseSpan {
-    ParseSpan::new(tracing::info_span!(
-        target: "pgward::query",
-        parent: session,
-        "pgward.parse",
-        db.system.name = "postgresql",
-        db.query.text = normalized,
-        pgward.decision = decision.as_str(),
-    ))
 }
 
 /// What is known of a statement when its `pgward.query` span starts.

@@ -236,6 +236,7 @@ fn varints_match_prost() {
 fn record(n: u64) -> QueryRecord {
     let start = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_700_000_000_000_000_000 + n);
     QueryRecord {
+        name: crate::spans::QUERY_SPAN,
         context: cx(
             0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
             500 + n,
