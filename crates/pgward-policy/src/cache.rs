@@ -11,7 +11,7 @@
 //! one eighth of the entries (those whose hash falls in the next slice, round-robin).
 //! Cheap, lock-per-shard, and good enough for a working set of repeated ORM statements.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
@@ -48,6 +48,28 @@ impl<V> Entry<V> {
     }
 }
 
+/// The map's own hasher: its keys are already keyed SipHash values of the whole key
+/// (`DecisionCache::hash`), so hashing them again would only cost a second pass.
+#[derive(Debug, Default)]
+struct KeyHash(u64);
+
+impl Hasher for KeyHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the keys are `u64`); any other input is folded in.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
 /// Number of eviction slices: a full cache drops 1/EVICTION_SLICES of its entries.
 const EVICTION_SLICES: u64 = 8;
 
@@ -55,7 +77,7 @@ const EVICTION_SLICES: u64 = 8;
 /// with what it needs to trace it (`V` must be cheap to clone, e.g. hold an `Arc`).
 #[derive(Debug)]
 pub struct DecisionCache<V = Result<Permit, Denial>> {
-    entries: DashMap<u64, Entry<V>>,
+    entries: DashMap<u64, Entry<V>, BuildHasherDefault<KeyHash>>,
     hasher: RandomState,
     capacity: usize,
     next_slice: AtomicU64,
@@ -65,7 +87,7 @@ impl<V: Clone> DecisionCache<V> {
     /// A cache holding at most `capacity` decisions (0 disables caching).
     pub fn new(capacity: usize) -> Self {
         DecisionCache {
-            entries: DashMap::new(),
+            entries: DashMap::default(),
             hasher: RandomState::new(),
             capacity,
             next_slice: AtomicU64::new(0),

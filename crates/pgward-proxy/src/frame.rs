@@ -445,7 +445,7 @@ impl<'a> BodyReader<'a> {
     }
 
     pub fn cstr(&mut self) -> Option<&'a [u8]> {
-        let end = self.buf.iter().position(|b| *b == 0)?;
+        let end = memchr::memchr(0, self.buf)?;
         let (s, rest) = self.buf.split_at(end);
         self.buf = &rest[1..];
         Some(s)

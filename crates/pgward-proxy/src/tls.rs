@@ -1,5 +1,11 @@
 //! rustls configurations: the client-facing server config and the upstream mTLS client
 //! config. Always the `ring` provider, TLS 1.2 and 1.3 only, PEM via rustls-pki-types.
+//!
+//! TLS 1.3 suites go in Mozilla's "modern" order, AES-128-GCM first, on both legs; the
+//! client-facing side picks by that order rather than the client's (libpq's OpenSSL
+//! lists AES-256-GCM-SHA384 first). AES-128 is ten rounds to AES-256's fourteen on every
+//! record, and SHA-256 is the cheaper hash in each handshake's key schedule: measurably
+//! less CPU per statement and per login, at a strength every TLS 1.3 profile accepts.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,7 +13,7 @@ use std::sync::Arc;
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::{CipherSuite, ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
@@ -18,7 +24,22 @@ use crate::error::ConfigError;
 pub const ALPN_POSTGRESQL: &[u8] = b"postgresql";
 
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut provider = rustls::crypto::ring::default_provider();
+    // Stable: TLS 1.2 suites keep ring's order, after the TLS 1.3 ones.
+    provider
+        .cipher_suites
+        .sort_by_key(|suite| suite_rank(suite.suite()));
+    Arc::new(provider)
+}
+
+/// Where a suite goes in pgward's preference (lower first).
+fn suite_rank(suite: CipherSuite) -> u8 {
+    match suite {
+        CipherSuite::TLS13_AES_128_GCM_SHA256 => 0,
+        CipherSuite::TLS13_AES_256_GCM_SHA384 => 1,
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => 2,
+        _ => 3,
+    }
 }
 
 fn tls_err(what: &'static str, path: &Path, reason: impl ToString) -> ConfigError {
@@ -93,6 +114,7 @@ pub fn server_config(cfg: &ClientTlsConfig) -> Result<Arc<ServerConfig>, ConfigE
         .with_single_cert(load_certs(&cfg.cert)?, load_key(&cfg.key)?)
         .map_err(|e| tls_err("server certificate", &cfg.cert, e))?;
     config.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }
 
@@ -134,6 +156,83 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    /// A client that lists AES-256 first (as libpq does) gets AES-128 from pgward.
+    #[test]
+    fn the_server_picks_aes_128_first() {
+        let dir = std::env::temp_dir().join(format!("pgward-suite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (cert_path, key_path) = (dir.join("s.crt"), dir.join("s.key"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let server = server_config(&ClientTlsConfig {
+            cert: cert_path,
+            key: key_path,
+            client_ca: None,
+            required: true,
+        })
+        .unwrap();
+
+        let mut roots = RootCertStore::empty();
+        roots.add(cert.der().clone()).unwrap();
+        let aes256_first = rustls::crypto::ring::default_provider();
+        assert_eq!(
+            aes256_first.cipher_suites[0].suite(),
+            CipherSuite::TLS13_AES_256_GCM_SHA384
+        );
+        let client = ClientConfig::builder_with_provider(Arc::new(aes256_first))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut client = rustls::ClientConnection::new(
+            Arc::new(client),
+            ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap();
+        let mut server = rustls::ServerConnection::new(server).unwrap();
+        // The handshake over in-memory buffers.
+        for _ in 0..10 {
+            let mut wire = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut wire).unwrap();
+            }
+            if !wire.is_empty() {
+                server.read_tls(&mut wire.as_slice()).unwrap();
+                server.process_new_packets().unwrap();
+            }
+            let mut wire = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut wire).unwrap();
+            }
+            if !wire.is_empty() {
+                client.read_tls(&mut wire.as_slice()).unwrap();
+                client.process_new_packets().unwrap();
+            }
+            if !client.is_handshaking() && !server.is_handshaking() {
+                break;
+            }
+        }
+        assert!(!server.is_handshaking());
+        for side in [
+            client.negotiated_cipher_suite().map(|s| s.suite()),
+            server.negotiated_cipher_suite().map(|s| s.suite()),
+        ] {
+            assert_eq!(side, Some(CipherSuite::TLS13_AES_128_GCM_SHA256));
+        }
+        let ours = provider();
+        assert_eq!(
+            ours.cipher_suites[0].suite(),
+            CipherSuite::TLS13_AES_128_GCM_SHA256,
+            "the upstream leg offers AES-128 first too"
+        );
+    }
 
     #[test]
     fn world_readable_keys_are_refused() {

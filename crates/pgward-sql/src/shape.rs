@@ -54,17 +54,19 @@ pub fn decision_shape(sql: &str) -> Option<Cow<'_, str>> {
 /// identifier character or a `$` may end an identifier (`a$`) or a dollar quote (`$q$`),
 /// after which a digit may start a number: those are lexed.
 fn only_parameter_digits(sql: &[u8]) -> bool {
-    let mut prev = [0u8; 2];
-    for &b in sql {
-        if b.is_ascii_digit() && !prev[1].is_ascii_digit() {
-            let after_identifier = prev[0].is_ascii_alphanumeric()
-                || matches!(prev[0], b'_' | b'$')
-                || !prev[0].is_ascii();
-            if prev[1] != b'$' || after_identifier {
-                return false;
-            }
+    for (i, &b) in sql.iter().enumerate() {
+        if !b.is_ascii_digit() || (i > 0 && sql[i - 1].is_ascii_digit()) {
+            continue;
         }
-        prev = [prev[1], b];
+        // The first digit of a run: `$` before it, and before that no identifier character.
+        let dollar = i >= 1 && sql[i - 1] == b'$';
+        let after_identifier = i >= 2 && {
+            let c = sql[i - 2];
+            c.is_ascii_alphanumeric() || matches!(c, b'_' | b'$') || !c.is_ascii()
+        };
+        if !dollar || after_identifier {
+            return false;
+        }
     }
     true
 }
