@@ -14,8 +14,8 @@ use pgward_integration::otlp::{start_otlp_receiver, ReceivedSpan};
 use pgward_sql::{analyse, AnalyseContext, Catalog, RelKind, StatementAccess};
 use pgward_telemetry::{
     fields, install, serve_admin, session_span, AdminState, AuditLog, Decision, LogFormat, Metrics,
-    NormalizedSql, ParseSpan, QueryFields, QuerySpan, SessionInfo, SpanParent, StatementRecord,
-    TelemetryConfig,
+    NormalizedSql, ParseSpan, QueryFields, QuerySpan, SessionInfo, SpanAttributes, SpanParent,
+    StatementRecord, TelemetryConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -82,28 +82,20 @@ async fn spans_reach_the_collector() {
 
         // Extended protocol: the Execute's query span links to its Parse.
         let allowed_text = NormalizedSql::from_access(&allowed);
-        let parent = SpanParent::of(&session, "shop");
-        let parse = ParseSpan::start(
-            &parent,
-            QueryFields {
-                database: "shop",
-                operation: allowed.kind.operation_name(),
-                text: Some(allowed_text.as_str()),
-                collection: Some("customers".into()),
-                decision: Decision::Allow,
-                reason: None,
-            },
-        );
+        let parent = SpanParent::of(&session);
+        // One encoding of a statement's attributes serves its parse and query spans.
+        let attributes = SpanAttributes::new(&QueryFields {
+            database: "shop",
+            operation: allowed.kind.operation_name(),
+            text: Some(allowed_text.as_str()),
+            collection: Some("customers".into()),
+            decision: Decision::Allow,
+            reason: None,
+        });
+        let parse = ParseSpan::start(&parent, &attributes);
         let query = QuerySpan::start(
             &parent,
-            QueryFields {
-                database: "shop",
-                operation: allowed.kind.operation_name(),
-                text: Some(allowed_text.as_str()),
-                collection: Some("customers".into()),
-                decision: Decision::Allow,
-                reason: None,
-            },
+            &attributes,
             Some(&parse),
             // No sqlcommenter comment: the session stays the parent.
             Some("SELECT id, name FROM customers WHERE id = 4711"),
@@ -114,14 +106,14 @@ async fn spans_reach_the_collector() {
         let traced_text = NormalizedSql::from_access(&traced);
         let denied = QuerySpan::start(
             &parent,
-            QueryFields {
+            &SpanAttributes::new(&QueryFields {
                 database: "shop",
                 operation: traced.kind.operation_name(),
                 text: Some(traced_text.as_str()),
                 collection: Some("customers".into()),
                 decision: Decision::Deny,
                 reason: Some("role \"analyst\" may not select column customers.email"),
-            },
+            }),
             None,
             Some(&traced_sql),
         );

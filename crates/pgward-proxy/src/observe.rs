@@ -10,7 +10,7 @@ use pgward_policy::{Denial, Need, Permit};
 use pgward_sql::StatementAccess;
 use pgward_telemetry::{
     AdminState, AuditLog, Decision, Metrics, ParseSpan, QueryFields, QuerySpan, SessionInfo,
-    SpanParent, StatementCounter, StatementRecord,
+    SpanAttributes, SpanParent, StatementCounter, StatementRecord,
 };
 use tracing::Span;
 
@@ -98,6 +98,47 @@ struct TraceState {
     /// The statement counters this session has bumped (a label lookup costs more than
     /// the rest of the bookkeeping of a statement).
     counters: Vec<(Decision, &'static str, StatementCounter)>,
+    attributes: AttributeCache,
+}
+
+/// How many statements' span attributes a session keeps encoded.
+const CACHED_ATTRIBUTES: usize = 32;
+
+/// The encoded span attributes of the statements a session ran lately. The decision
+/// cache hands out one `Arc` of analysed statements per statement shape, role and policy
+/// version, with its decision: a statement run again finds its own attributes by that
+/// pointer. Each entry holds its `Arc`, so no other analysis can reuse the address.
+#[derive(Default)]
+struct AttributeCache {
+    entries: Vec<(Arc<[StatementAccess]>, usize, SpanAttributes)>,
+    /// The entry to replace next once full.
+    next: usize,
+}
+
+impl AttributeCache {
+    fn get(&mut self, database: &str, traced: &Traced) -> SpanAttributes {
+        let build = || SpanAttributes::new(&query_fields(database, traced));
+        // Refusals (rate limit, unanalysable) carry no analysis to key by.
+        if traced.statements.is_empty() {
+            return build();
+        }
+        let hit = self
+            .entries
+            .iter()
+            .find(|(s, i, _)| Arc::ptr_eq(s, &traced.statements) && *i == traced.index);
+        if let Some((_, _, attributes)) = hit {
+            return attributes.clone();
+        }
+        let attributes = build();
+        let entry = (traced.statements.clone(), traced.index, attributes.clone());
+        if self.entries.len() < CACHED_ATTRIBUTES {
+            self.entries.push(entry);
+        } else if let Some(slot) = self.entries.get_mut(self.next) {
+            *slot = entry;
+            self.next = (self.next + 1) % CACHED_ATTRIBUTES;
+        }
+        attributes
+    }
 }
 
 impl TraceState {
@@ -129,29 +170,24 @@ impl QueryTrace {
         sync_seq: u64,
     ) {
         let kind = operation(traced);
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
         // With no exporter no span is built, nor any of its attributes.
         let span = if pgward_telemetry::exporting() {
-            let parent = self
-                .parent
-                .get_or_init(|| SpanParent::of(session, database));
-            QuerySpan::start(
-                parent,
-                query_fields(database, traced),
-                traced.parse.as_ref(),
-                raw_sql,
-            )
+            let parent = self.parent.get_or_init(|| SpanParent::of(session));
+            let attributes = state.attributes.get(database, traced);
+            QuerySpan::start(parent, &attributes, traced.parse.as_ref(), raw_sql)
         } else {
             QuerySpan::none()
         };
-        if let Ok(mut state) = self.state.lock() {
-            state.open.push_back(OpenQuery {
-                span,
-                started: Instant::now(),
-                sync_seq,
-                kind,
-                decision: traced.decision,
-            });
-        }
+        state.open.push_back(OpenQuery {
+            span,
+            started: Instant::now(),
+            sync_seq,
+            kind,
+            decision: traced.decision,
+        });
     }
 
     /// The `pgward.parse` span of an allowed Parse (empty when nothing is exported).
@@ -159,10 +195,11 @@ impl QueryTrace {
         if !pgward_telemetry::exporting() {
             return ParseSpan::default();
         }
-        let parent = self
-            .parent
-            .get_or_init(|| SpanParent::of(session, database));
-        ParseSpan::start(parent, query_fields(database, traced))
+        let Ok(mut state) = self.state.lock() else {
+            return ParseSpan::default();
+        };
+        let parent = self.parent.get_or_init(|| SpanParent::of(session));
+        ParseSpan::start(parent, &state.attributes.get(database, traced))
     }
 
     /// The oldest open statement got its answer: CommandComplete (`tag`), or an error.
@@ -264,6 +301,52 @@ fn returned_rows(tag: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pgward_sql::StatementKind;
+
+    fn analysed(texts: &[&str]) -> Arc<[StatementAccess]> {
+        texts
+            .iter()
+            .map(|t| StatementAccess {
+                kind: StatementKind::Select,
+                needs: Default::default(),
+                normalized: (*t).to_owned(),
+            })
+            .collect()
+    }
+
+    fn traced(statements: &Arc<[StatementAccess]>, index: usize) -> Traced {
+        Traced {
+            statements: statements.clone(),
+            index,
+            decision: Decision::Allow,
+            reason: None,
+            parse: None,
+        }
+    }
+
+    #[test]
+    fn a_statement_run_again_reuses_its_encoded_attributes() {
+        let mut cache = AttributeCache::default();
+        let message = analysed(&["SELECT ?", "SELECT ? + ?"]);
+        let first = cache.get("db", &traced(&message, 0));
+        assert_eq!(cache.get("db", &traced(&message, 0)), first);
+        assert_eq!(cache.entries.len(), 1, "a hit adds nothing");
+        let second = cache.get("db", &traced(&message, 1));
+        assert_ne!(second, first, "each statement of a message has its own");
+        assert_eq!(cache.entries.len(), 2);
+        // The same text from another analysis (another role, policy version) is another
+        // entry: the key is the analysis, never the text.
+        cache.get("db", &traced(&analysed(&["SELECT ?"]), 0));
+        assert_eq!(cache.entries.len(), 3);
+        // Bounded: old entries are replaced in turn.
+        for i in 0..2 * CACHED_ATTRIBUTES {
+            cache.get("db", &traced(&analysed(&[&format!("SELECT {i}")]), 0));
+        }
+        assert_eq!(cache.entries.len(), CACHED_ATTRIBUTES);
+        // Refusals carry no analysis: built each time, never cached.
+        cache.get("db", &traced(&analysed(&[]), 0));
+        assert_eq!(cache.entries.len(), CACHED_ATTRIBUTES);
+    }
 
     #[test]
     fn rows_from_command_tags() {

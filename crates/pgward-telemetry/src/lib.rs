@@ -21,7 +21,7 @@ pub use admin::{serve_admin, AdminState};
 pub use audit::{AuditError, AuditLog, NormalizedSql, SessionInfo, StatementRecord};
 pub use metrics::{Metrics, StatementCounter};
 pub use pipeline::{exporting, install, TelemetryConfig, TelemetryError, TelemetryGuard};
-pub use query::{ParseSpan, QuerySpan, SpanParent};
+pub use query::{ParseSpan, QuerySpan, SpanAttributes, SpanParent};
 pub use spans::{
     fields, session_span, Decision, QueryFields, AUTH_SPAN, PARSE_SPAN, QUERY_SPAN, SESSION_SPAN,
     UPSTREAM_CONNECT_SPAN,

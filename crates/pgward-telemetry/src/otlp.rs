@@ -20,7 +20,7 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 use crate::query::QueryRecord;
-use crate::spans::fields;
+use crate::spans::{fields, QueryFields};
 
 /// Protobuf wire types.
 #[derive(Clone, Copy)]
@@ -189,16 +189,33 @@ pub(crate) const QUERY_SCOPE: &str = "pgward";
 const SQLSTATE_PREFIX: &str = "SQLSTATE ";
 
 /// The attributes of a statement span, in the order they are written.
-fn query_attributes(r: &QueryRecord) -> [(&'static str, Option<&str>); 7] {
+pub(crate) fn query_attributes<'a>(f: &'a QueryFields<'a>) -> [(&'static str, Option<&'a str>); 7] {
     [
         (fields::DB_SYSTEM_NAME, Some("postgresql")),
-        (fields::DB_NAMESPACE, Some(&r.database)),
-        (fields::DB_OPERATION_NAME, Some(r.operation)),
-        (fields::DB_COLLECTION_NAME, r.collection.as_deref()),
-        (fields::DB_QUERY_TEXT, r.text.as_deref()),
-        (fields::DECISION, Some(r.decision)),
-        (fields::DENY_REASON, r.reason.as_deref()),
+        (fields::DB_NAMESPACE, Some(f.database)),
+        (fields::DB_OPERATION_NAME, Some(f.operation)),
+        (fields::DB_COLLECTION_NAME, f.collection.as_deref()),
+        (fields::DB_QUERY_TEXT, f.text),
+        (fields::DECISION, Some(f.decision.as_str())),
+        (fields::DENY_REASON, f.reason),
     ]
+}
+
+/// The attributes of `f` as the `attributes` fields (9) of a `Span` message, to be
+/// copied into every span that shares them.
+pub(crate) fn encode_attributes(f: &QueryFields<'_>) -> Vec<u8> {
+    let attributes = query_attributes(f);
+    let len = attributes
+        .iter()
+        .filter_map(|(key, value)| value.map(|v| field_len(str_kv_len(key, v))))
+        .sum();
+    let mut buf = Vec::with_capacity(len);
+    for (key, value) in attributes {
+        if let Some(value) = value {
+            put_str_kv(&mut buf, 9, key, value);
+        }
+    }
+    buf
 }
 
 #[inline]
@@ -230,11 +247,7 @@ fn query_len(r: &QueryRecord) -> usize {
         + 2 // kind: internal
         + fixed64_len(nanos(r.start))
         + fixed64_len(nanos(r.end));
-    for (key, value) in query_attributes(r) {
-        if let Some(value) = value {
-            len += field_len(str_kv_len(key, value));
-        }
-    }
+    len += r.attributes.bytes().len();
     if let Some(rows) = r.returned_rows {
         len += field_len(
             string_len(fields::DB_RESPONSE_RETURNED_ROWS)
@@ -257,11 +270,7 @@ fn put_query(buf: &mut Vec<u8>, r: &QueryRecord) {
     put_uint(buf, 6, span_kind(&SpanKind::Internal));
     put_fixed64(buf, 7, nanos(r.start));
     put_fixed64(buf, 8, nanos(r.end));
-    for (key, value) in query_attributes(r) {
-        if let Some(value) = value {
-            put_str_kv(buf, 9, key, value);
-        }
-    }
+    buf.extend_from_slice(r.attributes.bytes());
     if let Some(rows) = r.returned_rows {
         let key = fields::DB_RESPONSE_RETURNED_ROWS;
         let value_len = 1 + encoded_len_varint(rows as u64);

@@ -22,25 +22,41 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::queue;
 use crate::spans::{QueryFields, PARSE_SPAN, QUERY_SPAN};
 use crate::traceparent::application_context;
+use crate::{otlp, queue};
 
 /// Where a session's statement spans hang: the span context of its `pgward.session`
-/// span, and the session's database name shared by all its spans. Taken once per session
-/// (it costs a registry lookup).
+/// span. Taken once per session (it costs a registry lookup).
 #[derive(Clone, Default)]
-pub struct SpanParent(Option<(SpanContext, Arc<str>)>);
+pub struct SpanParent(Option<SpanContext>);
 
 impl SpanParent {
-    /// The context of `span`, a session on `database`; empty when no spans are exported.
-    pub fn of(span: &tracing::Span, database: &str) -> SpanParent {
+    /// The context of `span`; empty when no spans are exported.
+    pub fn of(span: &tracing::Span) -> SpanParent {
         if !queue::installed() {
             return SpanParent(None);
         }
         let cx = span.context();
-        let sc = cx.span().span_context().clone();
-        SpanParent(Some((sc, Arc::from(database))))
+        SpanParent(Some(cx.span().span_context().clone()))
+    }
+}
+
+/// The attributes the spans of one statement share — all but the row count and the
+/// SQLSTATE —, encoded once as the OTLP `KeyValue` fields of a span: every Execute of a
+/// prepared statement, and the parse and query spans of one Parse, copy these bytes
+/// instead of copying and encoding each value again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpanAttributes(Arc<[u8]>);
+
+impl SpanAttributes {
+    /// Encodes the attributes of `f` (normalized text and policy words only).
+    pub fn new(f: &QueryFields<'_>) -> SpanAttributes {
+        SpanAttributes(Arc::from(otlp::encode_attributes(f)))
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
     }
 }
 
@@ -63,8 +79,8 @@ impl Drop for OpenParse {
 
 impl ParseSpan {
     /// Starts the span of an allowed Parse, child of `parent` (the session's span).
-    pub fn start(parent: &SpanParent, f: QueryFields<'_>) -> ParseSpan {
-        let mut span = QuerySpan::start(parent, f, None, None);
+    pub fn start(parent: &SpanParent, attributes: &SpanAttributes) -> ParseSpan {
+        let mut span = QuerySpan::start(parent, attributes, None, None);
         ParseSpan(span.0.take().map(|mut r| {
             r.name = PARSE_SPAN;
             Arc::new(OpenParse(Some(r)))
@@ -90,12 +106,7 @@ pub(crate) struct QueryRecord {
     pub end: SystemTime,
     /// The Parse of the prepared statement an Execute runs.
     pub link: Option<SpanContext>,
-    pub database: Arc<str>,
-    pub operation: &'static str,
-    pub collection: Option<String>,
-    pub text: Option<String>,
-    pub decision: &'static str,
-    pub reason: Option<String>,
+    pub attributes: SpanAttributes,
     pub returned_rows: Option<i64>,
     pub sqlstate: Option<String>,
 }
@@ -114,11 +125,11 @@ impl QuerySpan {
     /// Execute to the Parse of its prepared statement.
     pub fn start(
         parent: &SpanParent,
-        f: QueryFields<'_>,
+        attributes: &SpanAttributes,
         parse: Option<&ParseSpan>,
         raw_sql: Option<&str>,
     ) -> QuerySpan {
-        let Some((session, database)) = parent.0.as_ref() else {
+        let Some(session) = parent.0.as_ref() else {
             return QuerySpan(None);
         };
         let app = raw_sql.and_then(application_context);
@@ -138,11 +149,6 @@ impl QuerySpan {
             false,
             parent_sc.trace_state().clone(),
         );
-        let database = if **database == *f.database {
-            database.clone()
-        } else {
-            Arc::from(f.database)
-        };
         QuerySpan(Some(QueryRecord {
             name: QUERY_SPAN,
             parent_span_id: parent_sc.span_id(),
@@ -154,12 +160,7 @@ impl QuerySpan {
                 .and_then(ParseSpan::link)
                 .filter(|link| link.is_valid())
                 .cloned(),
-            database,
-            operation: f.operation,
-            collection: f.collection,
-            text: f.text.map(str::to_owned),
-            decision: f.decision.as_str(),
-            reason: f.reason.map(str::to_owned),
+            attributes: attributes.clone(),
             returned_rows: None,
             sqlstate: None,
         }))
@@ -192,14 +193,7 @@ mod tests {
     fn without_an_exporter_nothing_is_built() {
         let span = QuerySpan::start(
             &SpanParent::default(),
-            QueryFields {
-                database: "db",
-                operation: "SELECT",
-                text: Some("SELECT ?"),
-                collection: None,
-                decision: crate::Decision::Allow,
-                reason: None,
-            },
+            &SpanAttributes::default(),
             None,
             None,
         );

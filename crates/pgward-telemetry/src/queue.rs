@@ -212,12 +212,7 @@ mod tests {
             start: SystemTime::now(),
             end: SystemTime::now(),
             link: None,
-            database: Arc::from("db"),
-            operation: "SELECT",
-            collection: None,
-            text: Some("SELECT ?".into()),
-            decision: "allow",
-            reason: None,
+            attributes: Default::default(),
             returned_rows: Some(1),
             sqlstate: None,
         }

@@ -16,7 +16,9 @@ use opentelemetry_sdk::Resource;
 use prost::Message;
 
 use super::Encoder;
-use crate::query::QueryRecord;
+use crate::query::{QueryRecord, SpanAttributes};
+use crate::spans::QueryFields;
+use crate::Decision;
 
 fn cx(trace: u128, span: u64, remote: bool, state: TraceState) -> SpanContext {
     SpanContext::new(
@@ -233,7 +235,19 @@ fn varints_match_prost() {
     }
 }
 
-fn record(n: u64) -> QueryRecord {
+/// The attributes of a typical statement span.
+fn fields() -> QueryFields<'static> {
+    QueryFields {
+        database: "bench",
+        operation: "SELECT",
+        text: Some("SELECT abalance FROM pgbench_accounts WHERE aid = $1"),
+        collection: Some("public.pgbench_accounts".into()),
+        decision: Decision::Allow,
+        reason: None,
+    }
+}
+
+fn record(n: u64, f: &QueryFields<'_>) -> QueryRecord {
     let start = SystemTime::UNIX_EPOCH + Duration::from_nanos(1_700_000_000_000_000_000 + n);
     QueryRecord {
         name: crate::spans::QUERY_SPAN,
@@ -248,20 +262,15 @@ fn record(n: u64) -> QueryRecord {
         start,
         end: start + Duration::from_micros(180),
         link: None,
-        database: Arc::from("bench"),
-        operation: "SELECT",
-        collection: Some("public.pgbench_accounts".into()),
-        text: Some("SELECT abalance FROM pgbench_accounts WHERE aid = $1".into()),
-        decision: "allow",
-        reason: None,
+        attributes: SpanAttributes::new(f),
         returned_rows: Some(1),
         sqlstate: None,
     }
 }
 
 /// The same span as the SDK would hand it over, for opentelemetry-proto's conversion.
-fn as_span_data(r: &QueryRecord) -> SpanData {
-    let mut attributes: Vec<KeyValue> = super::query_attributes(r)
+fn as_span_data(r: &QueryRecord, f: &QueryFields<'_>) -> SpanData {
+    let mut attributes: Vec<KeyValue> = super::query_attributes(f)
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| KeyValue::new(k, v.to_owned())))
         .collect();
@@ -278,7 +287,7 @@ fn as_span_data(r: &QueryRecord) -> SpanData {
         parent_span_id: r.parent_span_id,
         parent_span_is_remote: r.parent_is_remote,
         span_kind: SpanKind::Internal,
-        name: Cow::Borrowed("pgward.query"),
+        name: Cow::Borrowed(r.name),
         start_time: r.start,
         end_time: r.end,
         attributes,
@@ -295,13 +304,21 @@ fn as_span_data(r: &QueryRecord) -> SpanData {
 
 #[test]
 fn statement_spans_encode_as_the_sdk_spans_would() {
-    let mut denied = record(2);
-    denied.decision = "deny";
-    denied.reason = Some("role \"analyst\" may not select column customers.email".into());
+    let typical = fields();
+    let denied_fields = QueryFields {
+        decision: Decision::Deny,
+        reason: Some("role \"analyst\" may not select column customers.email"),
+        collection: None,
+        ..fields()
+    };
+    let mut denied = record(2, &denied_fields);
     denied.returned_rows = None;
     denied.sqlstate = Some("42501".into());
-    denied.collection = None;
-    let mut remote = record(3);
+    let remote_fields = QueryFields {
+        text: None,
+        ..fields()
+    };
+    let mut remote = record(3, &remote_fields);
     remote.parent_is_remote = true;
     remote.context = cx(
         7,
@@ -309,21 +326,35 @@ fn statement_spans_encode_as_the_sdk_spans_would() {
         false,
         TraceState::from_key_value([("congo", "t61rcWkgMzE")]).unwrap(),
     );
-    remote.text = None;
     remote.returned_rows = Some(-3);
-    let mut linked = record(4);
+    let mut linked = record(4, &typical);
     linked.link = Some(cx(0xabc, 0xdef, false, TraceState::NONE));
-    let mut huge = record(5);
-    huge.text = Some("x".repeat(70_000));
+    let huge_text = "x".repeat(70_000);
+    let huge_fields = QueryFields {
+        text: Some(&huge_text),
+        ..fields()
+    };
+    let mut huge = record(5, &huge_fields);
     huge.returned_rows = Some(i64::MAX);
-    let records = vec![record(1), denied, remote, linked, huge];
+    let mut parse = record(6, &typical);
+    parse.name = crate::spans::PARSE_SPAN;
+    parse.returned_rows = None;
+    let cases = [
+        (record(1, &typical), &typical),
+        (denied, &denied_fields),
+        (remote, &remote_fields),
+        (linked, &typical),
+        (huge, &huge_fields),
+        (parse, &typical),
+    ];
+    let records: Vec<QueryRecord> = cases.iter().map(|(r, _)| r.clone()).collect();
 
     let resource = resource();
     let mut encoder = Encoder::default();
     encoder.set_resource(&resource);
     let mut ours = Vec::new();
     encoder.encode_queries(&records, &mut ours);
-    let spans: Vec<SpanData> = records.iter().map(as_span_data).collect();
+    let spans: Vec<SpanData> = cases.iter().map(|(r, f)| as_span_data(r, f)).collect();
     let mut theirs = Vec::new();
     encoder.encode_request(&spans, &mut theirs);
     assert_eq!(ours, theirs);
