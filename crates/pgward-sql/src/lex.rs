@@ -106,11 +106,37 @@ struct Lexer<'a> {
 }
 
 impl Lexer<'_> {
+    /// The `n`th character from here. ASCII (all of most SQL) is read as bytes: the same
+    /// characters, without decoding UTF-8 at every look.
+    #[inline]
     fn peek(&self, n: usize) -> Option<char> {
+        let bytes = self.text.as_bytes();
+        match bytes.get(self.pos..=self.pos + n) {
+            Some(ahead) if ahead.is_ascii() => ahead.last().map(|b| char::from(*b)),
+            _ => self.peek_decoded(n),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn peek_decoded(&self, n: usize) -> Option<char> {
         self.text[self.pos..].chars().nth(n)
     }
 
+    #[inline]
     fn bump(&mut self) -> Option<char> {
+        match self.text.as_bytes().get(self.pos) {
+            Some(&b) if b.is_ascii() => {
+                self.pos += 1;
+                Some(char::from(b))
+            }
+            _ => self.bump_decoded(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bump_decoded(&mut self) -> Option<char> {
         let c = self.text[self.pos..].chars().next()?;
         self.pos += c.len_utf8();
         Some(c)
@@ -339,7 +365,8 @@ impl Lexer<'_> {
 /// Every token of `text`, trivia included, as PostgreSQL would lex it.
 pub(crate) fn lex(text: &str) -> Result<Vec<Tok>, AnalyseError> {
     let mut lexer = Lexer { text, pos: 0 };
-    let mut out = Vec::new();
+    // About one token per four bytes of typical SQL, spaces included.
+    let mut out = Vec::with_capacity(text.len() / 4 + 4);
     while let Some(tok) = lexer.next_token()? {
         out.push(tok);
     }
