@@ -338,7 +338,7 @@ async fn client_to_upstream(
         } else {
             return None;
         };
-        warn!(reason = %e, "statement refused: rate limit");
+        warn!(parent: &ctx.session_span, reason = %e, "statement refused: rate limit");
         let refused = Traced {
             statements: Arc::from(Vec::new()),
             index: 0,
@@ -538,7 +538,7 @@ async fn client_to_upstream(
         }
         upstream.flush().await?;
         if terminated {
-            debug!(reusable, "client sent Terminate");
+            debug!(parent: &ctx.session_span, reusable, "client sent Terminate");
             return Ok(if reusable {
                 RelayEnd::Terminated
             } else {
@@ -600,6 +600,7 @@ fn observe(deps: &Deps, ctx: &SessionCtx, decided: &Decided) -> Traced {
         Decision::Allow => {}
         Decision::WouldDeny => {
             info!(
+                parent: &ctx.session_span,
                 decision = "would_deny",
                 reason = reason.as_deref().unwrap_or_default(),
                 "audit mode: forwarded"
@@ -607,6 +608,7 @@ fn observe(deps: &Deps, ctx: &SessionCtx, decided: &Decided) -> Traced {
         }
         Decision::Deny => {
             warn!(
+                parent: &ctx.session_span,
                 decision = "deny",
                 reason = reason.as_deref().unwrap_or_default(),
                 "statement denied"
@@ -745,10 +747,19 @@ fn watch_parameter(deps: &Deps, ctx: &SessionCtx, frame: &Frame) -> Option<Relay
     let broken = check_parameter_status(&name, &value)?;
     let audit = deps.gate.policy().mode(&ctx.policy.role) == Some(Mode::Audit);
     if audit {
-        info!(decision = "would_deny", reason = %broken, "audit mode: pinned setting changed");
+        info!(
+            parent: &ctx.session_span,
+            decision = "would_deny",
+            reason = %broken,
+            "audit mode: pinned setting changed"
+        );
         None
     } else {
-        warn!(reason = %broken, "pinned setting changed upstream: ending the session");
+        warn!(
+            parent: &ctx.session_span,
+            reason = %broken,
+            "pinned setting changed upstream: ending the session"
+        );
         Some(RelayEnd::PinBroken)
     }
 }

@@ -2,13 +2,17 @@
 //! -> relay. Errors end the session only; what the client sees of them goes through
 //! `UserFacing`, the full reason goes to the log under a reference id.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use pgwire::messages::startup::{Authentication, BackendKeyData, SecretKey};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn, Instrument};
+use tracing::{info, warn};
 
 use crate::auth::{authenticate, Authenticated};
 use crate::cancel::forward_cancel;
@@ -33,10 +37,13 @@ pub async fn run_session(
     shutdown: CancellationToken,
 ) {
     let span = pgward_telemetry::session_span(peer);
-    async move {
+    let relaying = Arc::new(AtomicBool::new(false));
+    let session_span = span.clone();
+    let flag = relaying.clone();
+    let inner = async move {
+        let span = session_span;
         let _ = tcp.set_nodelay(true);
-        let outcome = session(tcp, peer, &deps, &shutdown).await;
-        let span = tracing::Span::current();
+        let outcome = session(tcp, peer, &deps, &shutdown, &flag).await;
         match outcome {
             Ok(end) => {
                 span.record(fields::OUTCOME, end.as_str());
@@ -53,9 +60,38 @@ pub async fn run_session(
                 log_session_error(&e);
             }
         }
+    };
+    SessionFuture {
+        span,
+        relaying,
+        inner: Box::pin(inner),
     }
-    .instrument(span)
     .await
+}
+
+/// A session's future, in its `pgward.session` span — except while it relays. A relaying
+/// session is polled for every message each way, and entering a span costs each layer of
+/// the subscriber a registry lookup per poll: with export on, about as much as the rest of
+/// a statement's telemetry. What the relay logs names the session span as its parent.
+struct SessionFuture<F> {
+    span: tracing::Span,
+    /// Set by the session around its relay phase.
+    relaying: Arc<AtomicBool>,
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future<Output = ()>> Future for SessionFuture<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.relaying.load(Ordering::Relaxed) {
+            this.inner.as_mut().poll(cx)
+        } else {
+            let _entered = this.span.enter();
+            this.inner.as_mut().poll(cx)
+        }
+    }
 }
 
 /// The `reason` label of the auth-failure metric (a fixed set, never client text).
@@ -84,6 +120,7 @@ async fn session(
     peer: SocketAddr,
     deps: &Arc<Deps>,
     shutdown: &CancellationToken,
+    relaying: &AtomicBool,
 ) -> Result<RelayEnd, SessionError> {
     let limits = &deps.config.limits;
     // Handshake and client authentication share one deadline.
@@ -107,7 +144,8 @@ async fn session(
         span.record(fields::TLS_PROTOCOL_VERSION, p.as_str());
     }
     let mut client = ClientConn::new(*stream, limits.max_message_bytes);
-    let result = authenticated_session(&mut client, &startup, peer, &tls, deps, shutdown).await;
+    let result =
+        authenticated_session(&mut client, &startup, peer, &tls, deps, shutdown, relaying).await;
     if let Err(e) = &result {
         let reference = reference_id();
         if let Some(shown) = e.to_client(&reference) {
@@ -136,6 +174,7 @@ async fn authenticated_session(
     tls: &TlsInfo,
     deps: &Arc<Deps>,
     shutdown: &CancellationToken,
+    relaying: &AtomicBool,
 ) -> Result<RelayEnd, SessionError> {
     let auth: Authenticated = tokio::time::timeout(
         deps.config.limits.auth_timeout,
@@ -260,7 +299,12 @@ async fn authenticated_session(
     if let Some(audit) = &observe.audit {
         audit.session_start(&ctx.info);
     }
+    // From the next poll on, the relay runs outside the session span (SessionFuture).
+    relaying.store(true, Ordering::Relaxed);
     let end = relay(client, &mut conn, deps, &ctx, shutdown).await;
+    relaying.store(false, Ordering::Relaxed);
+    // The rest (audit, pool, the session's outcome) in a poll inside the span again.
+    tokio::task::yield_now().await;
     observe.metrics.session_ended();
     if let Some(audit) = &observe.audit {
         let outcome = match &end {
@@ -286,4 +330,41 @@ async fn authenticated_session(
             .await;
     }
     end
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::Mutex;
+
+    /// The session span is current in every poll but those of the relay phase, and again
+    /// for what follows it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_relay_phase_runs_outside_the_session_span() {
+        let _subscriber = tracing::subscriber::set_default(tracing_subscriber::registry());
+        let span = tracing::info_span!("pgward.session");
+        let relaying = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (flag, record, expected) = (relaying.clone(), seen.clone(), span.id());
+        let in_span = move || tracing::Span::current().id() == expected;
+        let inner = async move {
+            record.lock().unwrap().push(in_span());
+            flag.store(true, Ordering::Relaxed);
+            // Still this poll: the relay's first poll is in the span.
+            record.lock().unwrap().push(in_span());
+            tokio::task::yield_now().await;
+            record.lock().unwrap().push(in_span());
+            flag.store(false, Ordering::Relaxed);
+            tokio::task::yield_now().await;
+            record.lock().unwrap().push(in_span());
+        };
+        SessionFuture {
+            span,
+            relaying,
+            inner: Box::pin(inner),
+        }
+        .await;
+        assert_eq!(*seen.lock().unwrap(), vec![true, true, false, true]);
+    }
 }
