@@ -291,6 +291,21 @@ impl UpstreamPool {
         }
     }
 
+    /// Ends every idle session with a Terminate and waits for them (each at most
+    /// `TERMINATE_TIMEOUT`, all at once): at shutdown, so that PostgreSQL sees a client
+    /// that said goodbye, not a lost connection.
+    pub async fn close(&self) {
+        let drained = match self.state.lock() {
+            Ok(mut state) => std::mem::take(&mut state.idle),
+            Err(_) => return,
+        };
+        let mut ends = tokio::task::JoinSet::new();
+        for pooled in drained {
+            ends.spawn(terminate(pooled.idle));
+        }
+        while ends.join_next().await.is_some() {}
+    }
+
     /// Closes every idle session (a reload replaced the upstream TLS config).
     pub fn clear(&self) {
         let drained = match self.state.lock() {

@@ -90,6 +90,8 @@ pub async fn run(listener: TcpListener, deps: Arc<Deps>, shutdown: CancellationT
         end_sessions.cancel();
         sessions.wait().await;
     }
+    // Every session is over: nothing gives a backend back to the pool any more.
+    deps.pool.close().await;
     background.cancel();
     refresh.abort();
     info!("pgward stopped");

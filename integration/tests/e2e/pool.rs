@@ -493,3 +493,26 @@ async fn a_rotated_upstream_certificate_is_never_served_by_an_old_backend() {
     // The reload closed the old one too.
     wait_gone(old_pid).await;
 }
+
+/// At shutdown every pooled backend gets a Terminate: PostgreSQL logs nothing about its
+/// end (a dropped TLS connection makes it log a lost connection instead).
+#[tokio::test]
+async fn pooled_backends_are_terminated_at_shutdown() {
+    let proxy = start_proxy(options(&[])).await;
+    let a = open(&proxy, "app", Some("pooled-at-shutdown")).await;
+    let p = pid(&a.client).await;
+    close_and_wait_pooled(a, p).await;
+    let log_path = cluster().log_path().to_owned();
+    let log_start = std::fs::metadata(&log_path).map_or(0, |m| m.len());
+    proxy.stop().await;
+    wait_gone(p).await;
+    let log = std::fs::read(&log_path).unwrap();
+    let start = usize::try_from(log_start).unwrap().min(log.len());
+    let tag = format!("[{p}]");
+    let about_it: Vec<_> = String::from_utf8_lossy(&log[start..])
+        .lines()
+        .filter(|l| l.contains(&tag))
+        .map(str::to_owned)
+        .collect();
+    assert!(about_it.is_empty(), "{about_it:#?}");
+}
