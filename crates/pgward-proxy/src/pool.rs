@@ -295,24 +295,27 @@ impl UpstreamPool {
     /// `TERMINATE_TIMEOUT`, all at once): at shutdown, so that PostgreSQL sees a client
     /// that said goodbye, not a lost connection.
     pub async fn close(&self) {
-        let drained = match self.state.lock() {
-            Ok(mut state) => std::mem::take(&mut state.idle),
-            Err(_) => return,
-        };
         let mut ends = tokio::task::JoinSet::new();
-        for pooled in drained {
-            ends.spawn(terminate(pooled.idle));
+        for idle in self.take_all() {
+            ends.spawn(terminate(idle));
         }
         while ends.join_next().await.is_some() {}
     }
 
     /// Closes every idle session (a reload replaced the upstream TLS config).
     pub fn clear(&self) {
-        let drained = match self.state.lock() {
-            Ok(mut state) => std::mem::take(&mut state.idle),
-            Err(_) => return,
-        };
-        close_all(drained.into_iter().map(|p| p.idle).collect());
+        close_all(self.take_all());
+    }
+
+    /// Empties the pool.
+    fn take_all(&self) -> Vec<Idle> {
+        match self.state.lock() {
+            Ok(mut state) => std::mem::take(&mut state.idle)
+                .into_iter()
+                .map(|p| p.idle)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
     }
 }
 

@@ -423,8 +423,9 @@ async fn client_to_upstream(
                 Frontend::Parse => {
                     let sql = statement_text(Frontend::Parse, frame.body());
                     let name = parse_name(frame.body());
+                    let key = name.as_deref().unwrap_or_default().as_bytes();
                     if let Some(marker) = over_rate(syncs_sent + 1) {
-                        statements.remove(name.as_deref().unwrap_or_default().as_bytes());
+                        statements.remove(key);
                         upstream.push_denied_parse(name, &marker)?;
                         continue;
                     }
@@ -439,14 +440,11 @@ async fn client_to_upstream(
                                 parse: Some(parse),
                                 ..traced
                             };
-                            statements.insert(
-                                name.as_deref().unwrap_or_default().as_bytes(),
-                                Arc::new(traced),
-                            );
+                            statements.insert(key, Arc::new(traced));
                             upstream.push_statement(frame, &permit);
                         }
                         Err(denial) => {
-                            statements.remove(name.as_deref().unwrap_or_default().as_bytes());
+                            statements.remove(key);
                             ctx.trace.start(
                                 &ctx.session_span,
                                 &ctx.database,

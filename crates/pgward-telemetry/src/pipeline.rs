@@ -14,7 +14,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing::{Metadata, Subscriber};
-use tracing_subscriber::filter::{filter_fn, FilterExt, FilterFn, Targets};
+use tracing_subscriber::filter::{filter_fn, FilterFn, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -165,7 +165,6 @@ pub fn install(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         // layer-less `None` would make spans below the log level be built and entered too.
         None => tracing_subscriber::registry()
             .with(filter.into_layer())
-            .with(not_a_parse_span())
             .with(fmt_layer(format))
             .try_init(),
         Some(otel) => tracing_subscriber::registry()
@@ -199,23 +198,16 @@ impl LogFilter {
         }
     }
 
-    /// As the per-layer filter of `layer` (the log layer beside the exporter's). The log
-    /// layer never takes parse spans: they exist for export, and a log layer that stored
-    /// their fields would cost every Parse an allocation.
+    /// As the per-layer filter of `layer` (the log layer beside the exporter's).
     fn filtering<S>(self, layer: Box<dyn Layer<S> + Send + Sync>) -> Box<dyn Layer<S> + Send + Sync>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let not_parse = filter_fn(not_a_query_span as fn(&Metadata<'_>) -> bool);
         match self {
-            LogFilter::Targets(t) => layer.with_filter(t.and(not_parse)).boxed(),
-            LogFilter::Env(e) => layer.with_filter(e.and(not_parse)).boxed(),
+            LogFilter::Targets(t) => layer.with_filter(t).boxed(),
+            LogFilter::Env(e) => layer.with_filter(e).boxed(),
         }
     }
-}
-
-fn not_a_parse_span() -> FilterFn<fn(&Metadata<'_>) -> bool> {
-    filter_fn(not_a_query_span as fn(&Metadata<'_>) -> bool)
 }
 
 fn fmt_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
@@ -264,11 +256,6 @@ static EXPORTING: AtomicBool = AtomicBool::new(false);
 /// would be disabled anyway, so callers skip building their attributes altogether.
 pub fn exporting() -> bool {
     EXPORTING.load(Ordering::Relaxed)
-}
-
-fn not_a_query_span(meta: &Metadata<'_>) -> bool {
-    !(meta.is_span()
-        && (meta.name() == crate::spans::QUERY_SPAN || meta.name() == crate::spans::PARSE_SPAN))
 }
 
 /// Only pgward's own spans go to the collector: the exporter's own stack (tonic, h2, hyper)
