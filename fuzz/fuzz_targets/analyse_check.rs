@@ -1,12 +1,13 @@
 //! Any text through the analyser and the example policies: must never panic (and libFuzzer's
-//! timeout bounds the time per input). Every result, Ok or Err, is fine.
+//! timeout bounds the time per input). Every result, Ok or Err, is fine. And the decision
+//! cache's key for the text is the same by the byte scanner and by the lexer.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use pgward_policy::Policy;
-use pgward_sql::{analyse, AnalyseContext, Catalog};
+use pgward_sql::{analyse, decision_shape, lexed_shape, AnalyseContext, Catalog};
 
 const POLICIES: &[(&str, &str)] = &[
     (
@@ -50,6 +51,15 @@ fn setup() -> &'static (Policy, Catalog) {
 }
 
 fuzz_target!(|sql: &str| {
+    // The decision cache's key (the shape, or the text itself when it has none): the byte
+    // scanner behind `decision_shape` must key every text as the lexer does.
+    let key = decision_shape(sql);
+    let lexed = lexed_shape(sql);
+    assert_eq!(
+        key.as_deref().unwrap_or(sql),
+        lexed.as_deref().unwrap_or(sql),
+        "decision shape differs from the lexer's"
+    );
     let (policy, catalog) = setup();
     for role in ["analyst", "support", "app", "migrator", "legacy_batch"] {
         let search_path = policy.role_settings(role).unwrap().search_path().to_vec();

@@ -4,14 +4,17 @@
 //!
 //! It must never return a decision made for a different key: entries are stored under a
 //! hash, but the full key is stored too and compared on every hit, so a hash collision is
-//! a miss, never a wrong Permit. The analyser's catalog is not part of the key: the proxy
+//! a miss, never a wrong Permit. That is also why the hash is foldhash (randomly seeded per
+//! process, several times cheaper than SipHash on a statement's text) rather than a
+//! DoS-resistant one: a map slot holds one entry, so colliding keys only replace each
+//! other, which costs a re-analysis, as a cache filled with distinct statements does. The analyser's catalog is not part of the key: the proxy
 //! must `clear()` the cache when it reloads the catalog.
 //!
 //! Eviction is deliberately simple: when the cache is full, an insert first drops about
 //! one eighth of the entries (those whose hash falls in the next slice, round-robin).
 //! Cheap, lock-per-shard, and good enough for a working set of repeated ORM statements.
 
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
@@ -48,7 +51,7 @@ impl<V> Entry<V> {
     }
 }
 
-/// The map's own hasher: its keys are already keyed SipHash values of the whole key
+/// The map's own hasher: its keys are already seeded hash values of the whole key
 /// (`DecisionCache::hash`), so hashing them again would only cost a second pass.
 #[derive(Debug, Default)]
 struct KeyHash(u64);
@@ -78,7 +81,7 @@ const EVICTION_SLICES: u64 = 8;
 #[derive(Debug)]
 pub struct DecisionCache<V = Result<Permit, Denial>> {
     entries: DashMap<u64, Entry<V>, BuildHasherDefault<KeyHash>>,
-    hasher: RandomState,
+    hasher: foldhash::fast::RandomState,
     capacity: usize,
     next_slice: AtomicU64,
 }
@@ -88,7 +91,7 @@ impl<V: Clone> DecisionCache<V> {
     pub fn new(capacity: usize) -> Self {
         DecisionCache {
             entries: DashMap::default(),
-            hasher: RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
             capacity,
             next_slice: AtomicU64::new(0),
         }

@@ -212,7 +212,9 @@ impl QueryTrace {
         };
         state.count(metrics, &q);
         drop(state);
-        q.span.finish(tag.and_then(returned_rows), sqlstate);
+        if q.span.is_recording() {
+            q.span.finish(tag.and_then(returned_rows), sqlstate);
+        }
     }
 
     /// ReadyForQuery number `seq`: statements of batches up to it that got no answer

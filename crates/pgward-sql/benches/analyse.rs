@@ -1,8 +1,8 @@
-//! Cold analysis (lex, parse, resolve) of typical ORM statements.
+//! Cold analysis (lex, parse, resolve) of typical ORM statements, and the decision shape.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use pgward_sql::{analyse, AnalyseContext, Catalog, RelKind};
+use pgward_sql::{analyse, decision_shape, lexed_shape, AnalyseContext, Catalog, RelKind};
 use std::hint::black_box;
 
 const STATEMENTS: &[&str] = &[
@@ -81,5 +81,36 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+type Shape = for<'a> fn(&'a str) -> Option<std::borrow::Cow<'a, str>>;
+
+/// The decision cache's key for pgbench's statements (simple protocol: literals inline),
+/// by the byte scanner the proxy uses and by the lexer it falls back to.
+fn shape(c: &mut Criterion) {
+    const PGBENCH: [&str; 3] = [
+        "SELECT abalance FROM pgbench_accounts WHERE aid = 48213;",
+        "UPDATE pgbench_accounts SET abalance = abalance + -4231 WHERE aid = 48213;",
+        "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (7, 1, 48213, -4231, CURRENT_TIMESTAMP);",
+    ];
+    for (name, f) in [
+        ("decision shape, scanner", decision_shape as Shape),
+        ("decision shape, lexer", lexed_shape as Shape),
+    ] {
+        c.bench_function(
+            &format!("{name} (3 pgbench statements, per statement)"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let start = std::time::Instant::now();
+                    for _ in 0..iters {
+                        for sql in PGBENCH {
+                            black_box(f(black_box(sql)));
+                        }
+                    }
+                    start.elapsed() / PGBENCH.len() as u32
+                })
+            },
+        );
+    }
+}
+
+criterion_group!(benches, bench, shape);
 criterion_main!(benches);

@@ -36,6 +36,8 @@ pub use access::{Action, FuncName, Need, RelName, StatementAccess, StatementKind
 pub use catalog::{Catalog, RelKind, Relation};
 pub use error::{AnalyseError, ErrorKind};
 pub use shape::decision_shape;
+#[doc(hidden)]
+pub use shape::lexed_shape;
 
 use parse::Body;
 use scope::Resolver;

@@ -8,6 +8,7 @@
 mod admin;
 mod audit;
 mod export;
+mod histogram;
 mod metrics;
 mod otlp;
 mod pipeline;

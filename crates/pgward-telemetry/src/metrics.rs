@@ -11,9 +11,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::histogram::DurationHistogram;
 use crate::spans::Decision;
 
 /// One labelled series of `pgward_statements_total`.
@@ -57,17 +57,17 @@ struct ResultLabels {
 
 /// Every metric the proxy exports. One instance per process, shared via `Arc` in the
 /// proxy's `Deps`; all methods take `&self` and are lock-free on the hot path apart from
-/// the label families' read lock.
+/// the label families' read lock (which sessions skip: they keep their counters).
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     sessions_active: Gauge,
     sessions: Counter,
     statements: Family<StatementLabels, Counter>,
-    statement_duration: Histogram,
+    statement_duration: DurationHistogram,
     auth_failures: Family<ReasonLabels, Counter>,
     upstream_connect_errors: Family<ReasonLabels, Counter>,
-    upstream_connect_duration: Histogram,
+    upstream_connect_duration: DurationHistogram,
     policy_reloads: Family<ResultLabels, Counter>,
     audit_dropped: Counter,
 }
@@ -95,7 +95,7 @@ impl Metrics {
             "Statements by policy decision and statement kind",
             statements.clone(),
         );
-        let statement_duration = Histogram::new(STATEMENT_BUCKETS);
+        let statement_duration = DurationHistogram::new(&STATEMENT_BUCKETS);
         registry.register(
             "statement_duration_seconds",
             "From the statement reaching pgward to its CommandComplete or ErrorResponse",
@@ -113,7 +113,7 @@ impl Metrics {
             "Failed connections to the upstream PostgreSQL by reason",
             upstream_connect_errors.clone(),
         );
-        let upstream_connect_duration = Histogram::new(CONNECT_BUCKETS);
+        let upstream_connect_duration = DurationHistogram::new(&CONNECT_BUCKETS);
         registry.register(
             "upstream_connect_duration_seconds",
             "Time to connect to the upstream (TCP, TLS, startup and auth)",
@@ -178,7 +178,7 @@ impl Metrics {
 
     /// The duration half of [`Metrics::statement`].
     pub fn statement_duration(&self, duration: Duration) {
-        self.statement_duration.observe(duration.as_secs_f64());
+        self.statement_duration.observe(duration);
     }
 
     /// `reason`: a fixed error-kind label, e.g. `"bad_password"`, `"unknown_user"`,
@@ -191,8 +191,7 @@ impl Metrics {
 
     /// A successful upstream connection and how long it took.
     pub fn upstream_connected(&self, duration: Duration) {
-        self.upstream_connect_duration
-            .observe(duration.as_secs_f64());
+        self.upstream_connect_duration.observe(duration);
     }
 
     /// A failed upstream connection; `reason` is a fixed error-kind label (`"tcp"`,

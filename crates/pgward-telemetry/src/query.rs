@@ -166,6 +166,11 @@ impl QuerySpan {
         }))
     }
 
+    /// Whether the span is exported (so what [`QuerySpan::finish`] takes is worth working out).
+    pub fn is_recording(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// The statement's answer passed back: its row count (CommandComplete) or SQLSTATE.
     pub fn finish(mut self, returned_rows: Option<i64>, sqlstate: Option<&str>) {
         if let Some(record) = self.0.as_mut() {
@@ -197,7 +202,7 @@ mod tests {
             None,
             None,
         );
-        assert!(span.0.is_none());
+        assert!(span.0.is_none() && !span.is_recording());
         span.finish(Some(1), None);
     }
 }

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::run;
-use pgward_sql::decision_shape;
+use pgward_sql::{decision_shape, lexed_shape};
 
 #[test]
 fn every_corpus_statement_needs_what_its_shape_needs() {
@@ -34,6 +34,29 @@ fn every_corpus_statement_needs_what_its_shape_needs() {
                 shaped.as_ref().map(|_| "ok").map_err(|e| e.to_string())
             ),
         }
+        compared += 1;
+    }
+    assert!(compared > 400, "only {compared} compared");
+}
+
+/// The proxy keys its decision cache by `decision_shape(sql)`, or the text itself when it has
+/// none; the byte scanner behind it must key every corpus statement as the lexer would.
+#[test]
+fn every_corpus_statement_is_keyed_as_the_lexer_keys_it() {
+    let corpus = include_str!("../corpus.sql");
+    let mut compared = 0;
+    for line in corpus.lines() {
+        let sql = line.trim();
+        if sql.is_empty() || sql.starts_with("--") {
+            continue;
+        }
+        let key = decision_shape(sql);
+        let lexed = lexed_shape(sql);
+        assert_eq!(
+            key.as_deref().unwrap_or(sql),
+            lexed.as_deref().unwrap_or(sql),
+            "{sql}"
+        );
         compared += 1;
     }
     assert!(compared > 400, "only {compared} compared");
