@@ -1,9 +1,12 @@
 //! Framing of protocol messages, and the typed view of the few messages pgward inspects.
 //!
-//! A `Frame` is one whole message as it arrived (tag, length, body). The reader splits
-//! frames off its buffer without copying; the writer re-joins contiguous frames without
-//! copying, so a pass-through message is never decoded or re-encoded. Only the reader
-//! and writer touch the stream: the session never writes raw bytes past them.
+//! A `Frame` is one whole message as it arrived (tag, length, body). In the relay, frames
+//! are views into the reader's buffer (`FrameRef`, no allocation, no reference count) and
+//! the writer copies each into the one output buffer it keeps, so a pass-through message is
+//! never decoded or re-encoded, and a round trip of small messages costs a few short
+//! copies (the TLS layer copies them once more into its record anyway). The startup
+//! phase reads owned frames (`read_frame`) it may keep. Only the reader and writer touch
+//! the stream: the session never writes raw bytes past them.
 
 use std::io::BufRead;
 use std::pin::Pin;
@@ -32,20 +35,34 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Larger frames grow the buffer as their bytes arrive.
 const MAX_RESERVE_AHEAD: usize = 1024 * 1024;
 
-/// One whole protocol message: `tag`, `len` (4 bytes, counting itself), body.
+/// The output buffer a writer keeps between flushes, up to this capacity; one that grew
+/// past it for a large message is let go after the flush.
+const MAX_RETAINED_OUT: usize = 16 * 1024;
+
+/// One whole protocol message: `tag`, `len` (4 bytes, counting itself), body. Owned
+/// (`Frame`, the default) or a view into a reader's buffer (`FrameRef`). The reader only
+/// makes frames of at least 5 bytes, so `tag` and `body` never index out of range.
 #[derive(Debug)]
-pub struct Frame {
-    bytes: BytesMut,
+pub struct Frame<B = BytesMut> {
+    bytes: B,
 }
 
-impl Frame {
+/// A frame borrowed from the reader's buffer until the next read.
+pub type FrameRef<'a> = Frame<&'a [u8]>;
+
+impl<B: AsRef<[u8]>> Frame<B> {
     pub fn tag(&self) -> u8 {
-        self.bytes[0]
+        self.bytes.as_ref()[0]
     }
 
     /// The message body after the tag and length.
     pub fn body(&self) -> &[u8] {
-        &self.bytes[5..]
+        &self.bytes.as_ref()[5..]
+    }
+
+    /// The whole message, tag and length included.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
     }
 
     /// The kind of a message a client sent.
@@ -131,6 +148,9 @@ pub enum Backend {
 pub struct FrameReader<R> {
     inner: R,
     buf: BytesMut,
+    /// Bytes at the front of `buf` already handed out as `FrameRef`s, dropped at the next
+    /// read (a view must not outlive them; the borrow checker sees to that).
+    consumed: usize,
     max_len: usize,
 }
 
@@ -144,13 +164,28 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Self {
             inner,
             buf,
+            consumed: 0,
             max_len,
+        }
+    }
+
+    /// Drops the bytes of the frames handed out as views.
+    fn release(&mut self) {
+        if self.consumed > 0 {
+            if self.consumed >= self.buf.len() {
+                // The usual case: every byte read was a whole frame. Keeps the capacity.
+                self.buf.clear();
+            } else {
+                self.buf.advance(self.consumed);
+            }
+            self.consumed = 0;
         }
     }
 
     /// Reads more bytes from the stream. Returns `false` at end of stream.
     /// Cancel-safe (a dropped read appends nothing).
     pub async fn fill(&mut self) -> Result<bool, SessionError> {
+        self.release();
         if self.buf.capacity() - self.buf.len() < 1024 {
             self.buf.reserve(READ_CHUNK);
         }
@@ -158,13 +193,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Ok(n > 0)
     }
 
-    /// The next complete frame already buffered, if any. A length field that is
-    /// negative, too small or over the cap is an error: the session ends.
-    pub fn next_frame(&mut self) -> Result<Option<Frame>, SessionError> {
-        if self.buf.len() < 5 {
+    /// The length (tag included) of the whole frame at the front of `rest`, if it has
+    /// arrived. A length field that is negative, too small or over the cap is an error:
+    /// the session ends.
+    fn frame_len(&mut self) -> Result<Option<usize>, SessionError> {
+        let rest = self.buf.get(self.consumed..).unwrap_or_default();
+        let Some(header) = rest.get(..5) else {
             return Ok(None);
-        }
-        let len = i32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]);
+        };
+        let len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
         let len = usize::try_from(len)
             .ok()
             .filter(|l| *l >= 4)
@@ -176,11 +213,37 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             });
         }
         let total = len + 1;
-        if self.buf.len() < total {
-            self.buf
-                .reserve((total - self.buf.len()).min(MAX_RESERVE_AHEAD));
+        if rest.len() < total {
+            let missing = total - rest.len();
+            // No view is alive (this borrows the reader mutably): the bytes before the
+            // partial frame can go before the buffer grows for the rest of it.
+            self.release();
+            self.buf.reserve(missing.min(MAX_RESERVE_AHEAD));
             return Ok(None);
         }
+        Ok(Some(total))
+    }
+
+    /// The next complete frame already buffered, if any, as a view into the buffer: valid
+    /// until the next `fill`. The relay's way to read.
+    pub fn next_frame_ref(&mut self) -> Result<Option<FrameRef<'_>>, SessionError> {
+        let Some(total) = self.frame_len()? else {
+            return Ok(None);
+        };
+        let start = self.consumed;
+        self.consumed += total;
+        Ok(self
+            .buf
+            .get(start..start + total)
+            .map(|bytes| Frame { bytes }))
+    }
+
+    /// The next complete frame already buffered, if any, owned.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, SessionError> {
+        self.release();
+        let Some(total) = self.frame_len()? else {
+            return Ok(None);
+        };
         Ok(Some(Frame {
             bytes: self.buf.split_to(total),
         }))
@@ -194,7 +257,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 return Ok(Some(frame));
             }
             if !self.fill().await? {
-                return if self.buf.is_empty() {
+                return if self.buf.len() <= self.consumed {
                     Ok(None)
                 } else {
                     Err(SessionError::Protocol(
@@ -206,7 +269,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     }
 }
 
-/// Writes frames to one side, coalescing everything pushed until `flush`.
+/// Writes frames to one side, coalescing everything pushed until `flush` into one buffer
+/// (one TLS record, one socket write per flush while it fits a record).
 pub struct FrameWriter<W> {
     inner: W,
     out: BytesMut,
@@ -220,25 +284,20 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         }
     }
 
-    fn append(&mut self, bytes: BytesMut) {
-        if self.out.is_empty() {
-            self.out = bytes;
-        } else {
-            // O(1) when the frames are contiguous in the reader's buffer.
-            self.out.unsplit(bytes);
-        }
+    fn append(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
     }
 
     /// Queues a message that carries no statement (Bind, Execute, Sync, CopyData,
     /// and every backend message).
-    pub fn push(&mut self, frame: Frame) {
-        self.append(frame.bytes);
+    pub fn push<B: AsRef<[u8]>>(&mut self, frame: Frame<B>) {
+        self.append(frame.bytes.as_ref());
     }
 
     /// Queues a message that carries a statement or a function call. Only a
     /// `Permit` lets it through.
-    pub fn push_statement(&mut self, frame: Frame, _permit: &Permit) {
-        self.append(frame.bytes);
+    pub fn push_statement<B: AsRef<[u8]>>(&mut self, frame: Frame<B>, _permit: &Permit) {
+        self.append(frame.bytes.as_ref());
     }
 
     /// Queues, in place of a denied Query or FunctionCall, a Query that fails to parse
@@ -260,29 +319,32 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     /// Queues a message pgward itself builds, encoded by pgwire.
     pub fn push_message<M: Message>(&mut self, message: &M) -> Result<(), SessionError> {
-        let mut buf = BytesMut::new();
-        message
-            .encode(&mut buf)
-            .map_err(|e| SessionError::Protocol(format!("cannot encode message: {e}")))?;
-        self.append(buf);
-        Ok(())
+        let at = self.out.len();
+        message.encode(&mut self.out).map_err(|e| {
+            // Nothing half-encoded stays queued.
+            self.out.truncate(at);
+            SessionError::Protocol(format!("cannot encode message: {e}"))
+        })
     }
 
     /// Queues a startup-phase packet without a tag byte (StartupMessage, SSLRequest,
     /// CancelRequest), built by the caller.
     pub fn push_untagged(&mut self, body: &[u8]) {
-        let mut buf = BytesMut::with_capacity(body.len() + 4);
-        buf.put_i32(i32::try_from(body.len() + 4).unwrap_or(i32::MAX));
-        buf.put_slice(body);
-        self.append(buf);
+        self.out
+            .put_i32(i32::try_from(body.len() + 4).unwrap_or(i32::MAX));
+        self.out.put_slice(body);
     }
 
     /// Writes everything queued and flushes. Not cancel-safe: a dropped flush may
     /// have written part of the queue, so callers never race it in `select!`.
     pub async fn flush(&mut self) -> Result<(), SessionError> {
         if !self.out.is_empty() {
-            let out = std::mem::take(&mut self.out);
-            self.inner.write_all(&out).await?;
+            self.inner.write_all(&self.out).await?;
+            if self.out.capacity() > MAX_RETAINED_OUT {
+                self.out = BytesMut::new();
+            } else {
+                self.out.clear();
+            }
         }
         self.inner.flush().await?;
         Ok(())
@@ -540,6 +602,68 @@ mod tests {
             kinds,
             vec![Frontend::Query, Frontend::Query, Frontend::Sync]
         );
+    }
+
+    /// The relay's way: frames as views, read as the bytes trickle in (a frame split over
+    /// reads, several frames in one read), copied into the writer: the bytes come out as
+    /// they went in.
+    #[tokio::test]
+    async fn frame_views_across_partial_reads_come_out_whole() {
+        let mut wire = BytesMut::new();
+        for i in 0..50u8 {
+            let q = "SELECT x FROM t WHERE y = 'a fairly long literal' AND i = "
+                .repeat(usize::from(i % 7));
+            wire.put_u8(b'Q');
+            wire.put_i32(4 + q.len() as i32 + 2);
+            wire.put_slice(q.as_bytes());
+            wire.put_u8(i);
+            wire.put_u8(0);
+        }
+        wire.put_u8(b'S');
+        wire.put_i32(4);
+        let original = wire.freeze();
+        let (mut feed, source) = tokio::io::duplex(64);
+        let sent = original.clone();
+        let feeder = tokio::spawn(async move {
+            for chunk in sent.chunks(37) {
+                feed.write_all(chunk).await.unwrap();
+            }
+        });
+        let mut r = FrameReader::new(source, 1 << 20);
+        let (tx, mut rx) = tokio::io::duplex(1 << 20);
+        let mut w = FrameWriter::new(tx);
+        let mut frames = 0;
+        while r.fill().await.unwrap() {
+            while let Some(f) = r.next_frame_ref().unwrap() {
+                assert!(matches!(f.frontend(), Frontend::Query | Frontend::Sync));
+                w.push(f);
+                frames += 1;
+            }
+            w.flush().await.unwrap();
+        }
+        feeder.await.unwrap();
+        drop(w);
+        let mut got = vec![];
+        rx.read_to_end(&mut got).await.unwrap();
+        assert_eq!(frames, 51);
+        assert_eq!(got, &original[..]);
+    }
+
+    /// The writer keeps its buffer for the next round trip, unless a large message grew it.
+    #[tokio::test]
+    async fn the_writer_keeps_a_small_buffer_and_drops_a_large_one() {
+        let (tx, _rx) = tokio::io::duplex(1 << 20);
+        let mut w = FrameWriter::new(tx);
+        w.push_untagged(&[0; 100]);
+        w.flush().await.unwrap();
+        assert!(
+            w.out.is_empty() && w.out.capacity() >= 104,
+            "{}",
+            w.out.capacity()
+        );
+        w.push_untagged(&vec![0; 2 * MAX_RETAINED_OUT]);
+        w.flush().await.unwrap();
+        assert_eq!(w.out.capacity(), 0);
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 //! version and catalog snapshot, role, search_path and statement text. Anything that
 //! cannot be analysed is denied (fail closed).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -78,34 +79,55 @@ impl Gate {
         };
         // Statements that differ only in numbers share a decision (pgward-sql proves
         // numbers never change what a statement needs): `... WHERE id = 42` is analysed
-        // once, not once per id.
-        let shape = pgward_sql::decision_shape(sql);
-        let key = CacheKey {
+        // once, not once per id, under its shape `... WHERE id = 0`. The text itself is
+        // looked up first: a statement without numbers (`... WHERE id = $1`, what drivers
+        // send) is its own shape, so a hit costs no scan of the text. That lookup can only
+        // find the text's own entry or the shape entry equal to it, whose statements (the
+        // text with numbers put back) share its decision.
+        let exact = CacheKey {
             version: mix(policy.version(), catalog.generation),
             role: &session.role,
             search_path: &session.search_path,
-            statement: shape.as_deref().unwrap_or(sql),
+            statement: sql,
         };
-        self.cache.get_or_insert_with(&key, || {
-            let ctx = AnalyseContext {
-                catalog: &catalog.catalog,
-                search_path: &session.search_path,
-            };
-            match pgward_sql::analyse(sql, &ctx) {
-                Ok(statements) => Decided {
-                    result: with_audit(policy.check(&session.role, &statements)),
-                    statements: Arc::from(statements),
-                },
-                Err(e) => Decided {
-                    result: with_audit(Err(policy.deny_unanalysable(
-                        &session.role,
-                        e.to_string(),
-                        0,
-                    ))),
-                    statements: Arc::from(Vec::new()),
-                },
+        if let Some(hit) = self.cache.get(&exact) {
+            return hit;
+        }
+        let shape = pgward_sql::decision_shape(sql);
+        let key = match &shape {
+            // Numbers replaced: another key, maybe cached.
+            Some(Cow::Owned(shape)) => CacheKey {
+                statement: shape,
+                ..exact
+            },
+            // The text is its shape, or has none: the miss above stands.
+            Some(Cow::Borrowed(_)) | None => exact,
+        };
+        if matches!(shape, Some(Cow::Owned(_))) {
+            if let Some(hit) = self.cache.get(&key) {
+                return hit;
             }
-        })
+        }
+        let ctx = AnalyseContext {
+            catalog: &catalog.catalog,
+            search_path: &session.search_path,
+        };
+        let decided = match pgward_sql::analyse(sql, &ctx) {
+            Ok(statements) => Decided {
+                result: with_audit(policy.check(&session.role, &statements)),
+                statements: Arc::from(statements),
+            },
+            Err(e) => Decided {
+                result: with_audit(Err(policy.deny_unanalysable(
+                    &session.role,
+                    e.to_string(),
+                    0,
+                ))),
+                statements: Arc::from(Vec::new()),
+            },
+        };
+        self.cache.insert(&key, decided.clone());
+        decided
     }
 
     /// Decides a FunctionCall message: exactly like a SQL call of the function its OID
@@ -153,4 +175,54 @@ fn with_audit(decided: Result<Permit, Denial>) -> Result<Permit, Denial> {
 /// One cache "version" from the policy version and the catalog snapshot.
 fn mix(policy_version: u64, catalog_generation: u64) -> u64 {
     policy_version ^ catalog_generation.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use pgward_sql::Catalog;
+
+    /// A statement is cached under its shape and found again by its text or by any text of
+    /// the same shape; the decisions are the ones an uncached check gives.
+    #[test]
+    fn texts_and_shapes_share_cached_decisions() {
+        let policy = Policy::from_sources(&[(
+            "p.yaml",
+            "roles:\n  r:\n    tables:\n      public.t: { select: [a] }\n",
+        )])
+        .unwrap();
+        let gate = Gate::new(policy);
+        let catalog = LoadedCatalog {
+            catalog: Catalog::from_create_tables("CREATE TABLE t (a int, b int);").unwrap(),
+            generation: 1,
+        };
+        let session = SessionPolicy {
+            role: "r".into(),
+            search_path: vec!["public".into()],
+        };
+        let allowed = |sql: &str| {
+            gate.decide_sql(&session, Some(&catalog), sql)
+                .result
+                .is_ok()
+        };
+        for (sql, allow, entries) in [
+            ("SELECT a FROM t WHERE a = 1", true, 1),
+            // Same shape: the entry of the first.
+            ("SELECT a FROM t WHERE a = 22", true, 1),
+            // The shape's own text: found by the exact lookup.
+            ("SELECT a FROM t WHERE a = 0", true, 1),
+            ("SELECT a FROM t WHERE a = $1", true, 2),
+            ("SELECT a FROM t WHERE a = $1", true, 2),
+            ("SELECT b FROM t WHERE a = 1", false, 3),
+            ("SELECT b FROM t WHERE a = 0", false, 3),
+            ("SELECT b FROM t WHERE a = $1", false, 4),
+            // No shape (a lexing error): decided, and cached, on its own text.
+            ("SELECT a FROM t WHERE a = 1abc", false, 5),
+            ("SELECT a FROM t WHERE a = 1abc", false, 5),
+        ] {
+            assert_eq!(allowed(sql), allow, "{sql}");
+            assert_eq!(gate.cache.len(), entries, "{sql}");
+        }
+    }
 }

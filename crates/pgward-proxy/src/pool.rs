@@ -79,7 +79,7 @@ pub struct ReportedParameters(Vec<(String, String)>);
 
 impl ReportedParameters {
     /// Takes note of a ParameterStatus frame; other frames are ignored.
-    pub fn observe(&mut self, frame: &Frame) {
+    pub fn observe<B: AsRef<[u8]>>(&mut self, frame: &Frame<B>) {
         if frame.backend() != Backend::ParameterStatus {
             return;
         }

@@ -28,7 +28,7 @@ use crate::encoding::ClientEncoding;
 use crate::enforce::Denials;
 use crate::error::SessionError;
 use crate::frame::{
-    Backend, BodyReader, Frame, FrameReader, FrameWriter, Frontend, ReadHalf, WriteHalf,
+    Backend, BodyReader, Frame, FrameReader, FrameRef, FrameWriter, Frontend, ReadHalf, WriteHalf,
 };
 use crate::gate::{Decided, SessionPolicy};
 use crate::handshake::ClientIo;
@@ -382,7 +382,7 @@ async fn client_to_upstream(
         }
         let mut terminated = false;
         let mut reusable = false;
-        while let Some(frame) = client.next_frame()? {
+        while let Some(frame) = client.next_frame_ref()? {
             let kind = frame.frontend();
             unsynced = waits_for_sync(kind, unsynced);
             match kind {
@@ -658,7 +658,7 @@ async fn upstream_to_client(
             client.flush().await?;
             return Ok(RelayEnd::UpstreamClosed);
         }
-        while let Some(frame) = upstream.next_frame()? {
+        while let Some(frame) = upstream.next_frame_ref()? {
             match frame.backend() {
                 Backend::ErrorResponse => match ctx.denials.rewrite(frame.body()) {
                     Some(denied) => {
@@ -730,7 +730,7 @@ fn is_ddl_tag(body: &[u8]) -> bool {
 }
 
 /// Tracks client_encoding and ends the session if a pinned value changed.
-fn watch_parameter(deps: &Deps, ctx: &SessionCtx, frame: &Frame) -> Option<RelayEnd> {
+fn watch_parameter(deps: &Deps, ctx: &SessionCtx, frame: &FrameRef<'_>) -> Option<RelayEnd> {
     if let Ok(mut reported) = ctx.parameters.lock() {
         reported.observe(frame);
     }
