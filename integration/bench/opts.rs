@@ -8,7 +8,7 @@ use crate::BoxResult;
 pub const USAGE: &str = "relay-bench [--seconds N] [--rounds N] [--clients 1,8,32,64] \
 [--modes simple,extended,prepared] [--workloads select,tpcb] \
 [--proxies pgward,pgward-otlp,pgbouncer,bare-relay] [--p99-clients N] [--p99-sampling R] \
-[--connect-clients N] [--idle-sessions N] [--scale N] [--jobs N] [--warmup N] \
+[--connect-clients N] [--idle-sessions N] [--syscalls N] [--scale N] [--jobs N] [--warmup N] \
 [--pgward PATH] [--pgbouncer PATH]";
 
 pub const MODES: [&str; 3] = ["simple", "extended", "prepared"];
@@ -30,6 +30,8 @@ pub struct Opts {
     pub connect_clients: u32,
     /// Idle TLS sessions opened per proxy for the memory reading (0: none).
     pub idle_sessions: usize,
+    /// Clients of the select-only runs under `strace -c`, per mode and proxy (0: none).
+    pub syscalls: u32,
     pub scale: u32,
     pub jobs: u32,
     pub warmup: u32,
@@ -66,6 +68,7 @@ pub fn parse() -> BoxResult<Opts> {
         p99_sampling: 0.1,
         connect_clients: 8,
         idle_sessions: 1000,
+        syscalls: 0,
         scale: 10,
         jobs: 2,
         warmup: 2,
@@ -96,6 +99,7 @@ pub fn parse() -> BoxResult<Opts> {
             "--p99-sampling" => opts.p99_sampling = value.parse()?,
             "--connect-clients" => opts.connect_clients = value.parse()?,
             "--idle-sessions" => opts.idle_sessions = value.parse()?,
+            "--syscalls" => opts.syscalls = value.parse()?,
             "--scale" => opts.scale = value.parse()?,
             "--jobs" => opts.jobs = value.parse()?,
             "--warmup" => opts.warmup = value.parse()?,

@@ -4,7 +4,8 @@
 //! (the release binary, a separate process; also with OTLP export), PgBouncer in session
 //! mode (when installed) and the bare relay (`bare-relay`, this crate's yardstick). Then the
 //! p99 latency at one client count from pgbench's per-transaction log, the connection setup
-//! rate (`pgbench -C`), and the memory per idle TLS session of each proxy. TLS on every leg;
+//! rate (`pgbench -C`), the system calls per statement of each proxy (`strace -c`, when
+//! asked for), and the memory per idle TLS session of each proxy. TLS on every leg;
 //! direct also with a client certificate. Prints markdown tables of medians, each proxy's
 //! ratio to direct, and its CPU per 10k statements.
 //!
@@ -16,6 +17,7 @@ mod pgbench;
 mod pgbouncer;
 mod report;
 mod sys;
+mod syscalls;
 mod targets;
 
 use std::error::Error;
@@ -118,7 +120,7 @@ fn run() -> BoxResult<bool> {
         .clients
         .iter()
         .copied()
-        .chain([opts.connect_clients, 1])
+        .chain([opts.connect_clients, opts.syscalls, 1])
         .max()
         .unwrap_or(1);
 
@@ -328,6 +330,17 @@ fn run() -> BoxResult<bool> {
             return Err(format!("{} exited during the benchmark", t.name).into());
         }
     }
+    // After the timed rounds (strace slows the proxy it traces) and the load reading.
+    let syscalls = if opts.syscalls == 0 {
+        Vec::new()
+    } else if let Some(strace) = sys::find_program("strace") {
+        syscalls::measure(&strace, &bench, &targets, &opts.modes, opts.syscalls)
+    } else {
+        let note = "strace not found (PATH, /usr/sbin): system calls per statement skipped";
+        progress(note);
+        notes.push(note.to_owned());
+        Vec::new()
+    };
     let names: Vec<&'static str> = targets.iter().map(|t| t.name).collect();
     // The idle-session readings use fresh processes: free these ones' upstream connections.
     targets.truncate(1);
@@ -345,6 +358,7 @@ fn run() -> BoxResult<bool> {
         targets: names,
         cells,
         connect,
+        syscalls,
         idle,
         notes,
         server_version,

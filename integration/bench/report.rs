@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::idle::IdleResult;
 use crate::opts::Opts;
 use crate::pgbench::{Sample, Workload};
+use crate::syscalls::{Traced, EPOLL_WAITS, FUTEX, READS, WRITES};
 
 /// One result per round.
 pub type Runs = Vec<Result<Sample, String>>;
@@ -25,6 +26,8 @@ pub struct Report<'a> {
     pub cells: Vec<Cell>,
     /// `pgbench -C` runs per target (empty when not measured).
     pub connect: Vec<Runs>,
+    /// The select-only runs under `strace -c` (empty when not measured).
+    pub syscalls: Vec<Traced>,
     pub idle: Vec<(&'static str, Result<IdleResult, String>)>,
     /// Lines printed under the header: what was skipped or capped, limits seen.
     pub notes: Vec<String>,
@@ -69,6 +72,7 @@ impl Report<'_> {
         let mut all_ok = self.throughput(out);
         self.p99(out);
         all_ok &= self.connect(out);
+        all_ok &= self.syscalls(out);
         all_ok &= self.idle(out);
         all_ok &= self.failures(out);
         all_ok
@@ -193,6 +197,65 @@ impl Report<'_> {
             );
         }
         true
+    }
+
+    fn syscalls(&self, out: &mut String) -> bool {
+        if self.syscalls.is_empty() {
+            return true;
+        }
+        let _ = writeln!(
+            out,
+            "\n### System calls per statement (strace -c, select-only, {} clients)\n\n\
+             | mode | target | statements | reads / stmt | writes / stmt | epoll_wait / stmt \
+             | futex / stmt | other / stmt | total / stmt | TPS under strace |",
+            self.opts.syscalls
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let mut ok = true;
+        for t in &self.syscalls {
+            match &t.result {
+                Ok((sample, counts)) => {
+                    let per = |calls: u64| calls as f64 / sample.statements.max(1) as f64;
+                    let [reads, writes, epoll, futex] =
+                        [&READS[..], &WRITES, &EPOLL_WAITS, &FUTEX].map(|g| counts.calls_of(g));
+                    let total = counts.total.calls;
+                    let other = total.saturating_sub(reads + writes + epoll + futex);
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} |",
+                        t.mode,
+                        t.target,
+                        sample.statements,
+                        per(reads),
+                        per(writes),
+                        per(epoll),
+                        per(futex),
+                        per(other),
+                        per(total),
+                        sample.tps,
+                    );
+                }
+                Err(err) => {
+                    ok = false;
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | error: {err} | | | | | | | |",
+                        t.mode, t.target
+                    );
+                }
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nCalls of every thread of the proxy process during one run (`strace -f -c -p`, \
+             the logins of its {} sessions included), per statement: reads = read + \
+             recvfrom + recvmsg + readv, writes = write + writev + sendto + sendmsg, \
+             epoll_wait with epoll_pwait (and epoll_pwait2). strace stops the proxy at every \
+             system call, so it runs far slower than in the throughput table: the counts, \
+             not the TPS, are the figure.",
+            self.opts.syscalls
+        );
+        ok
     }
 
     fn idle(&self, out: &mut String) -> bool {
