@@ -86,6 +86,15 @@ async fn traffic_is_traced_audited_and_counted() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 3);
+    // The unnamed statement (Parse "" each time): a query span, no parse span.
+    let rows = alice
+        .query_typed(
+            "SELECT id FROM products WHERE stock >= $1",
+            &[(&0i32, tokio_postgres::types::Type::INT4)],
+        )
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
     alice
         .simple_query(&format!(
             "/*traceparent='00-{APP_TRACE}-{APP_SPAN}-01'*/ SELECT count(*) FROM products WHERE price > 4711"
@@ -106,7 +115,7 @@ async fn traffic_is_traced_audited_and_counted() {
 
     let spans = receiver
         .wait_for(
-            |spans: &[ReceivedSpan]| spans.iter().filter(|s| s.name == "pgward.query").count() >= 4,
+            |spans: &[ReceivedSpan]| spans.iter().filter(|s| s.name == "pgward.query").count() >= 5,
             Duration::from_secs(10),
         )
         .await;
@@ -160,6 +169,16 @@ async fn traffic_is_traced_audited_and_counted() {
         "links: {:?}, parse: {}",
         allowed.links,
         parse.span_id
+    );
+    let unnamed = queries
+        .iter()
+        .find(|s| s.attr("db.query.text").is_some_and(|t| t.contains("stock")))
+        .expect("the unnamed statement's query span");
+    assert_eq!(unnamed.attr("pgward.decision"), Some("allow"));
+    assert!(
+        !spans.iter().any(|s| s.name == "pgward.parse"
+            && s.attr("db.query.text").is_some_and(|t| t.contains("stock"))),
+        "a parse span for the unnamed statement: {spans:#?}"
     );
 
     let app = queries

@@ -433,13 +433,14 @@ async fn client_to_upstream(
                     let traced = observe(deps, ctx, &decided);
                     match decided.result {
                         Ok(permit) => {
-                            let parse =
+                            // A named statement gets a `pgward.parse` span its Executes link
+                            // to. The unnamed one, which drivers parse again before each
+                            // execution, does not: its query span carries the same decision.
+                            let parse = name.is_some().then(|| {
                                 ctx.trace
-                                    .parse_span(&ctx.session_span, &ctx.database, &traced);
-                            let traced = Traced {
-                                parse: Some(parse),
-                                ..traced
-                            };
+                                    .parse_span(&ctx.session_span, &ctx.database, &traced)
+                            });
+                            let traced = Traced { parse, ..traced };
                             statements.insert(key, Arc::new(traced));
                             upstream.push_statement(frame, &permit);
                         }

@@ -6,8 +6,8 @@
 //! OpenTelemetry SDK's span objects (building one, ending it into a `SpanData` that moves
 //! through a channel and a batch, and matching every attribute value on export: ~5k more):
 //! at tens of thousands of statements a second those were more than the relay itself.
-//! `pgward.parse` spans take the same path (a client of the extended protocol without
-//! named statements sends a Parse per statement). The session and auth spans (a few per
+//! `pgward.parse` spans (one per named prepared statement; the proxy gives the unnamed
+//! statement, parsed again before each execution, none) take the same path. The session and auth spans (a few per
 //! session) stay `tracing` spans exported by the SDK; statement and parse spans take their
 //! parent from the session span through [`SpanParent`], with the SDK's parent-based
 //! sampling: a parent that is not sampled records no child.
