@@ -60,11 +60,6 @@ impl<B: AsRef<[u8]>> Frame<B> {
         &self.bytes.as_ref()[5..]
     }
 
-    /// The whole message, tag and length included.
-    pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.as_ref()
-    }
-
     /// The kind of a message a client sent.
     pub fn frontend(&self) -> Frontend {
         match self.tag() {
@@ -193,8 +188,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Ok(n > 0)
     }
 
-    /// The length (tag included) of the whole frame at the front of `rest`, if it has
-    /// arrived. A length field that is negative, too small or over the cap is an error:
+    /// The length (tag included) of the frame at the front of the unread bytes, once all
+    /// of it has arrived. A length field that is negative, too small or over the cap is an error:
     /// the session ends.
     fn frame_len(&mut self) -> Result<Option<usize>, SessionError> {
         let rest = self.buf.get(self.consumed..).unwrap_or_default();

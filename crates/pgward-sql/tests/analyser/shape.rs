@@ -7,15 +7,18 @@ use crate::common;
 use common::run;
 use pgward_sql::{decision_shape, lexed_shape};
 
+/// The corpus's statements (one per line; blank lines and `--` comment lines skipped).
+fn corpus() -> impl Iterator<Item = &'static str> {
+    include_str!("../corpus.sql")
+        .lines()
+        .map(str::trim)
+        .filter(|sql| !sql.is_empty() && !sql.starts_with("--"))
+}
+
 #[test]
 fn every_corpus_statement_needs_what_its_shape_needs() {
-    let corpus = include_str!("../corpus.sql");
     let mut compared = 0;
-    for line in corpus.lines() {
-        let sql = line.trim();
-        if sql.is_empty() || sql.starts_with("--") {
-            continue;
-        }
+    for sql in corpus() {
         let Some(shape) = decision_shape(sql) else {
             continue;
         };
@@ -43,13 +46,8 @@ fn every_corpus_statement_needs_what_its_shape_needs() {
 /// none; the byte scanner behind it must key every corpus statement as the lexer would.
 #[test]
 fn every_corpus_statement_is_keyed_as_the_lexer_keys_it() {
-    let corpus = include_str!("../corpus.sql");
     let mut compared = 0;
-    for line in corpus.lines() {
-        let sql = line.trim();
-        if sql.is_empty() || sql.starts_with("--") {
-            continue;
-        }
+    for sql in corpus() {
         let key = decision_shape(sql);
         let lexed = lexed_shape(sql);
         assert_eq!(
