@@ -39,8 +39,11 @@ struct DbCatalog {
 pub struct CatalogHandle(Arc<DbCatalog>);
 
 impl CatalogHandle {
-    pub fn current(&self) -> Option<Arc<LoadedCatalog>> {
-        self.0.current.load_full()
+    /// The current snapshot, borrowed for one decision: no reference count is touched
+    /// (every session of a database shares the snapshot, so an `Arc` clone per statement
+    /// would bounce one cache line between cores). Not to be held across an await.
+    pub fn current(&self) -> arc_swap::Guard<Option<Arc<LoadedCatalog>>> {
+        self.0.current.load()
     }
 }
 

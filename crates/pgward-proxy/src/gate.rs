@@ -4,10 +4,12 @@
 //! without a `pgward_policy::Permit` from here (`FrameWriter::push_statement` takes one).
 //! Text is analysed by pgward-sql against the database's catalog and the session's
 //! pinned search_path, then checked by pgward-policy; decisions are cached per policy
-//! version and catalog snapshot, role, search_path and statement text. Anything that
-//! cannot be analysed is denied (fail closed).
+//! version and catalog snapshot, role, search_path and statement text (or its shape), and
+//! each session remembers its own last ones ([`SessionMemo`]). Anything that cannot be
+//! analysed is denied (fail closed).
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -37,13 +39,73 @@ pub struct Decided {
 /// The policy snapshot and the decision cache.
 pub struct Gate {
     policy: ArcSwap<Policy>,
+    /// Bumped after every policy swap: what a session's [`SessionMemo`] checks instead
+    /// of loading the policy.
+    policy_epoch: AtomicU64,
     cache: DecisionCache<Decided>,
+}
+
+/// Decisions a session keeps for itself.
+const MEMO_SLOTS: usize = 16;
+
+/// The decisions one session made last, by the text they were cached under (the exact
+/// text, or its shape): a statement the session sends again (what drivers and ORMs do)
+/// is decided by comparing its text with a few of its own, without hashing it or
+/// touching the process's shared cache. Valid only for the policy epoch and catalog
+/// snapshot it was decided with; the session's role and search_path never change.
+#[derive(Default)]
+pub struct SessionMemo {
+    entries: Vec<MemoEntry>,
+    /// The slot to replace next once full.
+    next: usize,
+}
+
+struct MemoEntry {
+    policy_epoch: u64,
+    catalog_generation: u64,
+    text: Box<str>,
+    decided: Decided,
+}
+
+impl SessionMemo {
+    fn get(&self, policy_epoch: u64, catalog_generation: u64, text: &str) -> Option<Decided> {
+        self.entries
+            .iter()
+            .find(|e| {
+                e.policy_epoch == policy_epoch
+                    && e.catalog_generation == catalog_generation
+                    && *e.text == *text
+            })
+            .map(|e| e.decided.clone())
+    }
+
+    fn insert(
+        &mut self,
+        policy_epoch: u64,
+        catalog_generation: u64,
+        text: &str,
+        decided: &Decided,
+    ) {
+        let entry = MemoEntry {
+            policy_epoch,
+            catalog_generation,
+            text: text.into(),
+            decided: decided.clone(),
+        };
+        if self.entries.len() < MEMO_SLOTS {
+            self.entries.push(entry);
+        } else if let Some(slot) = self.entries.get_mut(self.next) {
+            *slot = entry;
+            self.next = (self.next + 1) % MEMO_SLOTS;
+        }
+    }
 }
 
 impl Gate {
     pub fn new(policy: Policy) -> Self {
         Self {
             policy: ArcSwap::from_pointee(policy),
+            policy_epoch: AtomicU64::new(0),
             cache: DecisionCache::new(CACHE_ENTRIES),
         }
     }
@@ -57,6 +119,8 @@ impl Gate {
     /// are never hit again (the version is part of the key).
     pub fn replace_policy(&self, policy: Policy) {
         self.policy.store(Arc::new(policy));
+        // After the store: a session that sees the new epoch loads the new policy.
+        self.policy_epoch.fetch_add(1, Ordering::Release);
     }
 
     /// Decides SQL text (one Query or Parse message, possibly several statements).
@@ -66,10 +130,24 @@ impl Gate {
         catalog: Option<&LoadedCatalog>,
         sql: &str,
     ) -> Decided {
-        let policy = self.policy.load();
+        self.decide_sql_in(&mut SessionMemo::default(), session, catalog, sql)
+    }
+
+    /// [`Gate::decide_sql`] for a session that keeps `memo` (always with the same
+    /// `session`).
+    pub fn decide_sql_in(
+        &self,
+        memo: &mut SessionMemo,
+        session: &SessionPolicy,
+        catalog: Option<&LoadedCatalog>,
+        sql: &str,
+    ) -> Decided {
+        // Before the policy is loaded: a decision is never remembered under a newer
+        // epoch than the policy it was made with.
+        let epoch = self.policy_epoch.load(Ordering::Acquire);
         let Some(catalog) = catalog else {
             return Decided {
-                result: with_audit(Err(policy.deny_unanalysable(
+                result: with_audit(Err(self.policy.load().deny_unanalysable(
                     &session.role,
                     "the database catalog is not loaded yet (pgward could not read it upstream)",
                     0,
@@ -77,36 +155,37 @@ impl Gate {
                 statements: Arc::from(Vec::new()),
             };
         };
-        // Statements that differ only in numbers share a decision (pgward-sql proves
-        // numbers never change what a statement needs): `... WHERE id = 42` is analysed
-        // once, not once per id, under its shape `... WHERE id = 0`. The text itself is
-        // looked up first: a statement without numbers (`... WHERE id = $1`, what drivers
-        // send) is its own shape, so a hit costs no scan of the text. That lookup can only
-        // find the text's own entry or the shape entry equal to it, whose statements (the
-        // text with numbers put back) share its decision.
-        let exact = CacheKey {
-            version: mix(policy.version(), catalog.generation),
-            role: &session.role,
-            search_path: &session.search_path,
-            statement: sql,
-        };
-        if let Some(hit) = self.cache.get(&exact) {
+        let generation = catalog.generation;
+        // A statement the session sent before, as it was sent: what drivers send again and
+        // again (`... WHERE id = $1`) costs neither a scan nor a hash.
+        if let Some(hit) = memo.get(epoch, generation, sql) {
             return hit;
         }
+        // Statements that differ only in numbers share a decision (pgward-sql proves
+        // numbers never change what a statement needs): `... WHERE id = 42` is analysed
+        // once, not once per id, under its shape `... WHERE id = 0`. A text without
+        // numbers is its own shape; one with a doubtful number has none and is decided
+        // on its own text.
         let shape = pgward_sql::decision_shape(sql);
-        let key = match &shape {
-            // Numbers replaced: another key, maybe cached.
-            Some(Cow::Owned(shape)) => CacheKey {
-                statement: shape,
-                ..exact
-            },
-            // The text is its shape, or has none: the miss above stands.
-            Some(Cow::Borrowed(_)) | None => exact,
-        };
-        if matches!(shape, Some(Cow::Owned(_))) {
-            if let Some(hit) = self.cache.get(&key) {
-                return hit;
+        let statement = match &shape {
+            Some(Cow::Owned(shape)) => {
+                if let Some(hit) = memo.get(epoch, generation, shape) {
+                    return hit;
+                }
+                shape.as_str()
             }
+            Some(Cow::Borrowed(_)) | None => sql,
+        };
+        let policy = self.policy.load();
+        let key = CacheKey {
+            version: mix(policy.version(), generation),
+            role: &session.role,
+            search_path: &session.search_path,
+            statement,
+        };
+        if let Some(hit) = self.cache.get(&key) {
+            memo.insert(epoch, generation, statement, &hit);
+            return hit;
         }
         let ctx = AnalyseContext {
             catalog: &catalog.catalog,
@@ -127,6 +206,7 @@ impl Gate {
             },
         };
         self.cache.insert(&key, decided.clone());
+        memo.insert(epoch, generation, statement, &decided);
         decided
     }
 
@@ -224,5 +304,51 @@ mod tests {
             assert_eq!(allowed(sql), allow, "{sql}");
             assert_eq!(gate.cache.len(), entries, "{sql}");
         }
+    }
+
+    /// A session's memo answers a statement it decided before without the shared cache,
+    /// under its exact text or its shape, and never across a policy swap or a catalog
+    /// reload.
+    #[test]
+    fn a_session_memo_holds_only_for_its_policy_and_catalog() {
+        let allow_a = "roles:\n  r:\n    tables:\n      public.t: { select: [a] }\n";
+        let allow_b = "roles:\n  r:\n    tables:\n      public.t: { select: [b] }\n";
+        let gate = Gate::new(Policy::from_sources(&[("p.yaml", allow_a)]).unwrap());
+        let loaded = |generation, ddl: &str| LoadedCatalog {
+            catalog: Catalog::from_create_tables(ddl).unwrap(),
+            generation,
+        };
+        let first = loaded(1, "CREATE TABLE t (a int, b int);");
+        let session = SessionPolicy {
+            role: "r".into(),
+            search_path: vec!["public".into()],
+        };
+        let mut memo = SessionMemo::default();
+        let mut allowed = |catalog: &LoadedCatalog, sql: &str| {
+            gate.decide_sql_in(&mut memo, &session, Some(catalog), sql)
+                .result
+                .is_ok()
+        };
+        assert!(allowed(&first, "SELECT a FROM t WHERE a = $1"));
+        assert!(allowed(&first, "SELECT a FROM t WHERE a = 1"));
+        gate.cache.clear();
+        // Answered by the memo: the shared cache is not even asked, so gets no entry.
+        assert!(allowed(&first, "SELECT a FROM t WHERE a = $1"));
+        assert!(allowed(&first, "SELECT a FROM t WHERE a = 7"), "same shape");
+        assert_eq!(gate.cache.len(), 0);
+        // A reloaded catalog without column a: decided again, and denied.
+        let second = loaded(2, "CREATE TABLE t (b int);");
+        assert!(!allowed(&second, "SELECT a FROM t WHERE a = $1"));
+        assert!(allowed(&first, "SELECT a FROM t WHERE a = $1"));
+        // A new policy that grants b, not a.
+        gate.replace_policy(Policy::from_sources(&[("p.yaml", allow_b)]).unwrap());
+        assert!(!allowed(&first, "SELECT a FROM t WHERE a = $1"));
+        assert!(!allowed(&first, "SELECT a FROM t WHERE a = 7"));
+        assert!(allowed(&first, "SELECT b FROM t WHERE b = 7"));
+        // Bounded: old entries are replaced in turn.
+        for i in 0..2 * MEMO_SLOTS {
+            allowed(&first, &format!("SELECT b FROM t WHERE a = ${}", i + 1));
+        }
+        assert_eq!(memo.entries.len(), MEMO_SLOTS);
     }
 }

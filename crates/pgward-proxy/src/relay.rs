@@ -30,7 +30,7 @@ use crate::error::SessionError;
 use crate::frame::{
     Backend, BodyReader, Frame, FrameReader, FrameRef, FrameWriter, Frontend, ReadHalf, WriteHalf,
 };
-use crate::gate::{Decided, SessionPolicy};
+use crate::gate::{Decided, SessionMemo, SessionPolicy};
 use crate::handshake::ClientIo;
 use crate::observe::{audit_decision, decision_of, QueryTrace, Traced};
 use crate::pinning::check_parameter_status;
@@ -251,14 +251,16 @@ const MAX_TRACKED_NAMES: usize = 10_000;
 
 /// What each prepared statement (or portal) of a session was decided as, by name. The
 /// unnamed one, which most clients use for every statement, has its own slot: no hashing.
+/// A `Traced` shares its analysis (an `Arc`), so a Bind per execution copies no more
+/// than a few words.
 #[derive(Default)]
 struct Names {
-    unnamed: Option<Arc<Traced>>,
-    named: HashMap<Box<[u8]>, Arc<Traced>>,
+    unnamed: Option<Traced>,
+    named: HashMap<Box<[u8]>, Traced>,
 }
 
 impl Names {
-    fn get(&self, name: &[u8]) -> Option<&Arc<Traced>> {
+    fn get(&self, name: &[u8]) -> Option<&Traced> {
         if name.is_empty() {
             self.unnamed.as_ref()
         } else {
@@ -266,7 +268,7 @@ impl Names {
         }
     }
 
-    fn insert(&mut self, name: &[u8], traced: Arc<Traced>) {
+    fn insert(&mut self, name: &[u8], traced: Traced) {
         if name.is_empty() {
             self.unnamed = Some(traced);
             return;
@@ -303,9 +305,9 @@ async fn client_to_upstream(
     // Extended-protocol messages sent since the last sync point.
     let mut unsynced = false;
     // What each prepared statement and portal was decided as, for the Execute spans.
-    // Arc: a Bind per execution must not copy the analysis.
     let mut statements = Names::default();
     let mut portals = Names::default();
+    let mut memo = SessionMemo::default();
     let limits = &deps.config.limits;
     let user_rate = limits
         .rate_of_user(&ctx.info.user)
@@ -318,6 +320,9 @@ async fn client_to_upstream(
     // that fails upstream keeps the session's state consistent. The login's own bucket is
     // asked first, then the role's shared one.
     let over_rate = |sync_seq: u64| -> Option<String> {
+        if user_rate.is_none() && role_rate.is_none() {
+            return None;
+        }
         let now = std::time::Instant::now();
         let (e, hint) = if let Some(b) = user_rate.as_ref().filter(|b| !b.try_take(now)) {
             (
@@ -393,7 +398,7 @@ async fn client_to_upstream(
                         continue;
                     }
                     let sql = statement_text(Frontend::Query, frame.body());
-                    let (decided, text) = decide_sql(deps, ctx, sql);
+                    let (decided, text) = decide_sql(deps, ctx, &mut memo, sql);
                     let traced = observe(deps, ctx, &decided);
                     let spans = decided.statements.len().max(1);
                     for i in 0..spans {
@@ -429,7 +434,7 @@ async fn client_to_upstream(
                         upstream.push_denied_parse(name, &marker)?;
                         continue;
                     }
-                    let (decided, text) = decide_sql(deps, ctx, sql);
+                    let (decided, text) = decide_sql(deps, ctx, &mut memo, sql);
                     let traced = observe(deps, ctx, &decided);
                     match decided.result {
                         Ok(permit) => {
@@ -441,7 +446,7 @@ async fn client_to_upstream(
                                     .parse_span(&ctx.session_span, &ctx.database, &traced)
                             });
                             let traced = Traced { parse, ..traced };
-                            statements.insert(key, Arc::new(traced));
+                            statements.insert(key, traced);
                             upstream.push_statement(frame, &permit);
                         }
                         Err(denial) => {
@@ -569,11 +574,18 @@ fn waits_for_sync(kind: Frontend, before: bool) -> bool {
 
 /// Decodes and decides the SQL of a Query or Parse; also returns the decoded text
 /// (for a sqlcommenter traceparent), if it decoded — borrowed for UTF-8, not copied.
-fn decide_sql<'a>(deps: &Deps, ctx: &SessionCtx, sql: &'a [u8]) -> (Decided, Option<Cow<'a, str>>) {
+fn decide_sql<'a>(
+    deps: &Deps,
+    ctx: &SessionCtx,
+    memo: &mut SessionMemo,
+    sql: &'a [u8],
+) -> (Decided, Option<Cow<'a, str>>) {
     let catalog = ctx.catalog.current();
     match ctx.encoding().and_then(|e| e.decode(sql)) {
         Some(text) => {
-            let decided = deps.gate.decide_sql(&ctx.policy, catalog.as_deref(), &text);
+            let decided = deps
+                .gate
+                .decide_sql_in(memo, &ctx.policy, catalog.as_deref(), &text);
             (decided, Some(text))
         }
         None => {

@@ -83,7 +83,7 @@ impl ParseSpan {
         let mut span = QuerySpan::start(parent, attributes, None, None);
         ParseSpan(span.0.take().map(|mut r| {
             r.name = PARSE_SPAN;
-            Arc::new(OpenParse(Some(r)))
+            Arc::new(OpenParse(Some(*r)))
         }))
     }
 
@@ -111,8 +111,10 @@ pub(crate) struct QueryRecord {
     pub sqlstate: Option<String>,
 }
 
-/// An open `pgward.query` span; it ends with [`QuerySpan::finish`] or when dropped.
-pub struct QuerySpan(Option<QueryRecord>);
+/// An open `pgward.query` span; it ends with [`QuerySpan::finish`] or when dropped. The
+/// record is boxed: a session keeps its open spans in a queue, and an unexported span is
+/// then one word to move rather than the whole record.
+pub struct QuerySpan(Option<Box<QueryRecord>>);
 
 impl QuerySpan {
     /// A span that records nothing (no exporter).
@@ -149,7 +151,7 @@ impl QuerySpan {
             false,
             parent_sc.trace_state().clone(),
         );
-        QuerySpan(Some(QueryRecord {
+        QuerySpan(Some(Box::new(QueryRecord {
             name: QUERY_SPAN,
             parent_span_id: parent_sc.span_id(),
             parent_is_remote: parent_sc.is_remote(),
@@ -163,7 +165,7 @@ impl QuerySpan {
             attributes: attributes.clone(),
             returned_rows: None,
             sqlstate: None,
-        }))
+        })))
     }
 
     /// Whether the span is exported (so what [`QuerySpan::finish`] takes is worth working out).
@@ -185,7 +187,7 @@ impl Drop for QuerySpan {
     fn drop(&mut self) {
         if let Some(mut record) = self.0.take() {
             record.end = SystemTime::now();
-            queue::push(record);
+            queue::push(*record);
         }
     }
 }
