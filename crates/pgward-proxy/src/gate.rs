@@ -8,7 +8,6 @@
 //! each session remembers its own last ones ([`SessionMemo`]). Anything that cannot be
 //! analysed is denied (fail closed).
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -58,7 +57,12 @@ pub struct SessionMemo {
     entries: Vec<MemoEntry>,
     /// The slot to replace next once full.
     next: usize,
+    /// Where each statement's shape is written.
+    shape: String,
 }
+
+/// The largest shape buffer a session keeps between statements (bytes).
+const MAX_KEPT_SHAPE: usize = 4096;
 
 struct MemoEntry {
     policy_epoch: u64,
@@ -165,17 +169,34 @@ impl Gate {
         // numbers never change what a statement needs): `... WHERE id = 42` is analysed
         // once, not once per id, under its shape `... WHERE id = 0`. A text without
         // numbers is its own shape; one with a doubtful number has none and is decided
-        // on its own text.
-        let shape = pgward_sql::decision_shape(sql);
-        let statement = match &shape {
-            Some(Cow::Owned(shape)) => {
-                if let Some(hit) = memo.get(epoch, generation, shape) {
-                    return hit;
-                }
-                shape.as_str()
-            }
-            Some(Cow::Borrowed(_)) | None => sql,
+        // on its own text. The shape is written into the memo's buffer, not a new string.
+        let mut shape = std::mem::take(&mut memo.shape);
+        let decided = match pgward_sql::decision_shape_into(sql, &mut shape) {
+            Some(true) => match memo.get(epoch, generation, &shape) {
+                Some(hit) => hit,
+                None => self.decide_shared(memo, epoch, session, catalog, sql, &shape),
+            },
+            Some(false) | None => self.decide_shared(memo, epoch, session, catalog, sql, sql),
         };
+        // A huge statement's buffer is not kept for the rest of the session.
+        if shape.capacity() <= MAX_KEPT_SHAPE {
+            memo.shape = shape;
+        }
+        decided
+    }
+
+    /// Decides `sql` by the process's cache under `statement` (its shape, or itself), or
+    /// by analysing it, and remembers the decision in `memo`.
+    fn decide_shared(
+        &self,
+        memo: &mut SessionMemo,
+        epoch: u64,
+        session: &SessionPolicy,
+        catalog: &LoadedCatalog,
+        sql: &str,
+        statement: &str,
+    ) -> Decided {
+        let generation = catalog.generation;
         let policy = self.policy.load();
         let key = CacheKey {
             version: mix(policy.version(), generation),

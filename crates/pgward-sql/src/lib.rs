@@ -35,9 +35,9 @@ mod statement;
 pub use access::{Action, FuncName, Need, RelName, StatementAccess, StatementKind};
 pub use catalog::{Catalog, RelKind, Relation};
 pub use error::{AnalyseError, ErrorKind};
-pub use shape::decision_shape;
 #[doc(hidden)]
 pub use shape::lexed_shape;
+pub use shape::{decision_shape, decision_shape_into};
 
 use parse::Body;
 use scope::Resolver;

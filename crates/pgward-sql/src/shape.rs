@@ -15,11 +15,30 @@ use crate::lex::{lex, Kind};
 
 /// The statement's shape, or `None` when it must be decided on its exact text.
 pub fn decision_shape(sql: &str) -> Option<Cow<'_, str>> {
-    match scanned_shape(sql) {
-        Scan::Shape(shape) => Some(shape),
+    let mut buf = String::new();
+    match decision_shape_into(sql, &mut buf)? {
+        false => Some(Cow::Borrowed(sql)),
+        true => Some(Cow::Owned(buf)),
+    }
+}
+
+/// [`decision_shape`] for a caller that shapes statement after statement, into a buffer
+/// it keeps (no allocation per statement): `Some(true)` when the shape differs from `sql`
+/// and is now in `buf`, `Some(false)` when `sql` is its own shape, `None` when it has none
+/// (`buf` then holds nothing meaningful).
+pub fn decision_shape_into(sql: &str, buf: &mut String) -> Option<bool> {
+    match scanned_shape(sql, buf) {
+        Scan::Same => Some(false),
+        Scan::Replaced => Some(true),
         Scan::Doubtful => None,
-        Scan::AskTheLexer if only_parameter_digits(sql.as_bytes()) => Some(Cow::Borrowed(sql)),
-        Scan::AskTheLexer => lexed_shape(sql),
+        Scan::AskTheLexer if only_parameter_digits(sql.as_bytes()) => Some(false),
+        Scan::AskTheLexer => match lexed_shape(sql)? {
+            Cow::Borrowed(_) => Some(false),
+            Cow::Owned(shape) => {
+                *buf = shape;
+                Some(true)
+            }
+        },
     }
 }
 
@@ -57,8 +76,11 @@ pub fn lexed_shape(sql: &str) -> Option<Cow<'_, str>> {
 }
 
 /// What one pass over the bytes found.
-enum Scan<'a> {
-    Shape(Cow<'a, str>),
+enum Scan {
+    /// The text is its own shape.
+    Same,
+    /// The shape, numbers replaced, is in the output buffer.
+    Replaced,
     /// The lexer would refuse the text or find a doubtful number: no shape.
     Doubtful,
     /// Something only the lexer reads exactly (see [`scanned_shape`]).
@@ -74,12 +96,13 @@ enum Scan<'a> {
 /// [`lexed_shape`] would: unit tests over the corpus and generated texts, and the
 /// `analyse_check` fuzz target, check that. A pgbench statement costs a few hundred
 /// instructions here instead of a few thousand in the lexer.
-fn scanned_shape(sql: &str) -> Scan<'_> {
+fn scanned_shape(sql: &str, out: &mut String) -> Scan {
     use Class::*;
     let b = sql.as_bytes();
     let at = |i: usize| b.get(i).copied();
     let class = |i: usize| b.get(i).map_or(End, |&c| CLASS[usize::from(c)]);
-    let mut out: Option<String> = None;
+    // Whether a number was replaced yet (and `out` holds the shape so far).
+    let mut replaced = false;
     let mut copied = 0;
     let mut i = 0;
     loop {
@@ -141,9 +164,13 @@ fn scanned_shape(sql: &str) -> Scan<'_> {
                 let Some(before) = sql.get(copied..start) else {
                     return Scan::AskTheLexer;
                 };
-                let shape = out.get_or_insert_with(|| String::with_capacity(sql.len()));
-                shape.push_str(before);
-                shape.push('0');
+                if !replaced {
+                    out.clear();
+                    out.reserve(sql.len());
+                    replaced = true;
+                }
+                out.push_str(before);
+                out.push('0');
                 copied = i;
             }
             Quote => {
@@ -193,15 +220,15 @@ fn scanned_shape(sql: &str) -> Scan<'_> {
             High => return Scan::AskTheLexer,
         }
     }
-    match out {
-        None => Scan::Shape(Cow::Borrowed(sql)),
-        Some(mut shape) => match sql.get(copied..) {
-            Some(rest) => {
-                shape.push_str(rest);
-                Scan::Shape(Cow::Owned(shape))
-            }
-            None => Scan::AskTheLexer,
-        },
+    if !replaced {
+        return Scan::Same;
+    }
+    match sql.get(copied..) {
+        Some(rest) => {
+            out.push_str(rest);
+            Scan::Replaced
+        }
+        None => Scan::AskTheLexer,
     }
 }
 
@@ -337,10 +364,43 @@ mod tests {
     }
 
     fn scanned(sql: &str) -> Option<Option<String>> {
-        match scanned_shape(sql) {
-            Scan::Shape(s) => Some(Some(s.into_owned())),
+        let mut out = String::from("left over");
+        match scanned_shape(sql, &mut out) {
+            Scan::Same => Some(Some(sql.to_owned())),
+            Scan::Replaced => Some(Some(out)),
             Scan::Doubtful => Some(None),
             Scan::AskTheLexer => None,
+        }
+    }
+
+    /// One buffer kept across statements (as the proxy keeps one per session) shapes each
+    /// as a fresh one would, whatever the statement before it left there.
+    #[test]
+    fn a_kept_buffer_shapes_as_a_fresh_one() {
+        let texts = [
+            "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;",
+            "SELECT 1",
+            "SELECT a FROM t WHERE a = $1",
+            "SELECT /* 1 */ 2",
+            "SELECT 1abc",
+            "SELECT $$x$$1",
+            "UPDATE t SET a = 3 WHERE id IN (1, 2)",
+            "SELECT 'caf\u{e9}', 7",
+            "",
+        ];
+        let mut buf = String::new();
+        for sql in texts.iter().chain(texts.iter().rev()) {
+            let kept = decision_shape_into(sql, &mut buf).map(|replaced| match replaced {
+                true => buf.clone(),
+                false => (*sql).to_owned(),
+            });
+            let fresh = decision_shape(sql).map(Cow::into_owned);
+            assert_eq!(kept, fresh, "{sql}");
+            assert_eq!(
+                matches!(decision_shape(sql), Some(Cow::Owned(_))),
+                kept.is_some() && decision_shape_into(sql, &mut buf) == Some(true),
+                "{sql}"
+            );
         }
     }
 
