@@ -61,8 +61,10 @@ pub struct SessionMemo {
     shape: String,
 }
 
-/// The largest shape buffer a session keeps between statements (bytes).
-const MAX_KEPT_SHAPE: usize = 4096;
+/// The longest statement text a session's memo keeps, and the largest shape buffer it
+/// keeps between statements (bytes): a session sending huge statements holds no more
+/// than `MEMO_SLOTS` times this.
+const MAX_KEPT_TEXT: usize = 4096;
 
 struct MemoEntry {
     policy_epoch: u64,
@@ -90,6 +92,9 @@ impl SessionMemo {
         text: &str,
         decided: &Decided,
     ) {
+        if text.len() > MAX_KEPT_TEXT {
+            return;
+        }
         let entry = MemoEntry {
             policy_epoch,
             catalog_generation,
@@ -179,7 +184,7 @@ impl Gate {
             Some(false) | None => self.decide_shared(memo, epoch, session, catalog, sql, sql),
         };
         // A huge statement's buffer is not kept for the rest of the session.
-        if shape.capacity() <= MAX_KEPT_SHAPE {
+        if shape.capacity() <= MAX_KEPT_TEXT {
             memo.shape = shape;
         }
         decided
@@ -371,5 +376,13 @@ mod tests {
             allowed(&first, &format!("SELECT b FROM t WHERE a = ${}", i + 1));
         }
         assert_eq!(memo.entries.len(), MEMO_SLOTS);
+        // A huge text is decided but not kept.
+        let huge = format!("SELECT b FROM t WHERE b = $1 {}", " ".repeat(MAX_KEPT_TEXT));
+        let mut memo = SessionMemo::default();
+        assert!(gate
+            .decide_sql_in(&mut memo, &session, Some(&first), &huge)
+            .result
+            .is_ok());
+        assert!(memo.entries.is_empty());
     }
 }
