@@ -141,6 +141,16 @@ fn run(queue: &Queue, transport: &Transport, mut encoder: Encoder) {
     let mut taken: Vec<QueryRecord> = Vec::new();
     let mut body = Vec::new();
     let mut last_report: Option<Instant> = None;
+    // Set once, when the thread first sees the stop: a collector that hangs must not hold
+    // the process, so what is not sent within the budget is dropped. The stop can come
+    // while a pass is sending what it took before, so every chunk checks.
+    let mut deadline: Option<Instant> = None;
+    let mut shutdown_deadline = |queue: &Queue| {
+        if deadline.is_none() && queue.stopping.load(Ordering::Acquire) {
+            deadline = Some(Instant::now() + SHUTDOWN_BUDGET);
+        }
+        deadline
+    };
     loop {
         let stopping = {
             let Ok(mut spans) = queue.spans.lock() else {
@@ -156,11 +166,8 @@ fn run(queue: &Queue, transport: &Transport, mut encoder: Encoder) {
             std::mem::swap(&mut *spans, &mut taken);
             queue.stopping.load(Ordering::Acquire)
         };
-        // At shutdown a collector that hangs must not hold the process: what is not sent
-        // within the budget is dropped.
-        let deadline = stopping.then(|| Instant::now() + SHUTDOWN_BUDGET);
         for chunk in taken.chunks(queue.batch) {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if shutdown_deadline(queue).is_some_and(|d| Instant::now() >= d) {
                 queue
                     .dropped
                     .fetch_add(chunk.len() as u64, Ordering::Relaxed);
@@ -228,6 +235,62 @@ mod tests {
         assert_eq!(queue.dropped.load(Ordering::Relaxed), 2);
     }
 
+    /// A collector that accepts connections and never answers, and a transport whose sends
+    /// wait for their 1 s timeout on it.
+    fn hanging_transport(
+        runtime: &tokio::runtime::Runtime,
+    ) -> (std::net::TcpListener, Arc<Transport>) {
+        let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = hanging.local_addr().unwrap().port();
+        let _entered = runtime.enter();
+        let transport = Transport::new(
+            &format!("http://127.0.0.1:{port}"),
+            runtime.handle().clone(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        (hanging, Arc::new(transport))
+    }
+
+    #[test]
+    fn a_stop_while_a_pass_is_sending_ends_within_the_budget() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (hanging, transport) = hanging_transport(&runtime);
+        let queue = Arc::new(Queue::new(100_000, 10));
+        for _ in 0..50_000 {
+            queue.push(record());
+        }
+        let exporting = spawn(queue.clone(), transport, Encoder::default());
+        // The thread takes the whole queue at once (it is over a batch) before the stop:
+        // 5,000 sends of 1 s each are ahead of it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !queue.spans.lock().unwrap().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the export thread never took the queue"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (done, stopped) = std::sync::mpsc::channel();
+        let started = Instant::now();
+        std::thread::spawn(move || {
+            exporting.stop();
+            let _ = done.send(());
+        });
+        let waited = stopped.recv_timeout(SHUTDOWN_BUDGET + Duration::from_secs(3));
+        assert!(
+            waited.is_ok(),
+            "stop still running after {:?}",
+            started.elapsed()
+        );
+        drop(hanging);
+        runtime.shutdown_background();
+    }
+
     #[test]
     fn stopping_with_a_hanging_collector_ends_within_the_budget() {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -235,24 +298,14 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        // A collector that accepts connections and never answers: every send waits for
-        // its 1 s timeout, so sending all 5,000 batches would take over an hour.
-        let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = hanging.local_addr().unwrap().port();
-        let transport = {
-            let _entered = runtime.enter();
-            Transport::new(
-                &format!("http://127.0.0.1:{port}"),
-                runtime.handle().clone(),
-                Duration::from_secs(1),
-            )
-            .unwrap()
-        };
+        // Every send waits for its 1 s timeout, so sending all 5,000 batches would take
+        // over an hour.
+        let (hanging, transport) = hanging_transport(&runtime);
         let queue = Arc::new(Queue::new(100_000, 10));
         for _ in 0..50_000 {
             queue.push(record());
         }
-        let exporting = spawn(queue.clone(), Arc::new(transport), Encoder::default());
+        let exporting = spawn(queue.clone(), transport, Encoder::default());
         let started = Instant::now();
         exporting.stop();
         let took = started.elapsed();
