@@ -6,7 +6,7 @@
 //! in a benchmark.
 //!
 //! Usage: bare-relay --listen 127.0.0.1:0 --upstream HOST:PORT --cert C --key K
-//!        --client-cert C --client-key K --ca CA [--server-name localhost]
+//!        --client-cert C --client-key K --ca CA [--server-name localhost] [--threads N]
 //! Prints `listening ADDR` on stdout once bound; exits when stdin closes.
 
 use std::error::Error;
@@ -35,6 +35,9 @@ struct Args {
     client_key: PathBuf,
     ca: PathBuf,
     server_name: String,
+    /// 0: tokio's multi-threaded runtime; N: N threads, each with its own current-thread
+    /// runtime accepting from the same socket (no work stealing, no cross-thread wakes).
+    threads: usize,
 }
 
 fn parse_args() -> BoxResult<Args> {
@@ -54,6 +57,10 @@ fn parse_args() -> BoxResult<Args> {
         client_key: take("--client-key")?.into(),
         ca: take("--ca")?.into(),
         server_name: take("--server-name").unwrap_or_else(|_| "localhost".to_owned()),
+        threads: match take("--threads") {
+            Ok(n) => n.parse()?,
+            Err(_) => 0,
+        },
     })
 }
 
@@ -61,8 +68,14 @@ fn certs(path: &PathBuf) -> BoxResult<Vec<CertificateDer<'static>>> {
     Ok(CertificateDer::pem_file_iter(path)?.collect::<Result<Vec<_>, _>>()?)
 }
 
-#[tokio::main]
-async fn main() -> BoxResult<()> {
+struct Shared {
+    acceptor: TlsAcceptor,
+    connector: TlsConnector,
+    name: ServerName<'static>,
+    upstream: Arc<str>,
+}
+
+fn main() -> BoxResult<()> {
     let args = parse_args()?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let server = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -80,38 +93,58 @@ async fn main() -> BoxResult<()> {
             certs(&args.client_cert)?,
             PrivateKeyDer::from_pem_file(&args.client_key)?,
         )?;
-    let acceptor = TlsAcceptor::from(Arc::new(server));
-    let connector = TlsConnector::from(Arc::new(client));
-    let name = ServerName::try_from(args.server_name)?;
-    let upstream: Arc<str> = args.upstream.into();
-
-    let listener = TcpListener::bind(&args.listen).await?;
+    let shared = Arc::new(Shared {
+        acceptor: TlsAcceptor::from(Arc::new(server)),
+        connector: TlsConnector::from(Arc::new(client)),
+        name: ServerName::try_from(args.server_name)?,
+        upstream: args.upstream.into(),
+    });
+    let listener = std::net::TcpListener::bind(&args.listen)?;
+    listener.set_nonblocking(true)?;
     println!("listening {}", listener.local_addr()?);
     // Whoever started us holds our stdin: when it goes away, so do we.
-    tokio::spawn(async {
-        let mut sink = Vec::new();
-        let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
         std::process::exit(0);
     });
+    if args.threads == 0 {
+        let runtime = tokio::runtime::Runtime::new()?;
+        return runtime.block_on(accept_loop(listener, shared));
+    }
+    // One current-thread runtime per thread, each accepting from the same socket.
+    let mut handles = Vec::new();
+    for _ in 0..args.threads {
+        let (listener, shared) = (listener.try_clone()?, shared.clone());
+        handles.push(std::thread::spawn(move || -> Result<(), String> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime
+                .block_on(accept_loop(listener, shared))
+                .map_err(|e| e.to_string())
+        }));
+    }
+    for handle in handles {
+        handle.join().map_err(|_| "relay thread panicked")??;
+    }
+    Ok(())
+}
+
+async fn accept_loop(listener: std::net::TcpListener, shared: Arc<Shared>) -> BoxResult<()> {
+    let listener = TcpListener::from_std(listener)?;
     loop {
         let (socket, _) = listener.accept().await?;
-        let (acceptor, connector) = (acceptor.clone(), connector.clone());
-        let (name, upstream) = (name.clone(), upstream.clone());
+        let shared = shared.clone();
         tokio::spawn(async move {
-            if let Err(err) = session(socket, acceptor, connector, name, &upstream).await {
+            if let Err(err) = session(socket, &shared).await {
                 eprintln!("bare-relay session: {err}");
             }
         });
     }
 }
 
-async fn session(
-    mut socket: TcpStream,
-    acceptor: TlsAcceptor,
-    connector: TlsConnector,
-    name: ServerName<'static>,
-    upstream: &str,
-) -> BoxResult<()> {
+async fn session(mut socket: TcpStream, shared: &Shared) -> BoxResult<()> {
     socket.set_nodelay(true)?;
     let mut first = [0u8; 8];
     socket.read_exact(&mut first).await?;
@@ -119,7 +152,7 @@ async fn session(
         return Err("client did not start with SSLRequest".into());
     }
     socket.write_all(b"S").await?;
-    let mut client = acceptor.accept(socket).await?;
+    let mut client = shared.acceptor.accept(socket).await?;
     let mut len = [0u8; 4];
     client.read_exact(&mut len).await?;
     let total = usize::try_from(u32::from_be_bytes(len))?;
@@ -130,7 +163,7 @@ async fn session(
     startup[..4].copy_from_slice(&len);
     client.read_exact(&mut startup[4..]).await?;
 
-    let mut up = TcpStream::connect(upstream).await?;
+    let mut up = TcpStream::connect(&*shared.upstream).await?;
     up.set_nodelay(true)?;
     up.write_all(&SSL_REQUEST).await?;
     let mut answer = [0u8; 1];
@@ -138,7 +171,7 @@ async fn session(
     if answer != *b"S" {
         return Err("upstream refused TLS".into());
     }
-    let mut server = connector.connect(name, up).await?;
+    let mut server = shared.connector.connect(shared.name.clone(), up).await?;
     server.write_all(&startup).await?;
     tokio::io::copy_bidirectional(&mut client, &mut server).await?;
     Ok(())

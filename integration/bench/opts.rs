@@ -7,12 +7,18 @@ use crate::BoxResult;
 
 pub const USAGE: &str = "relay-bench [--seconds N] [--rounds N] [--clients 1,8,32,64] \
 [--modes simple,extended,prepared] [--workloads select,tpcb] \
-[--proxies pgward,pgward-otlp,pgbouncer,bare-relay] [--p99-clients N] [--p99-sampling R] \
+[--proxies pgward,pgward-otlp,pgbouncer,bare-relay(,bare-relay-per-core)] [--p99-clients N] [--p99-sampling R] \
 [--connect-clients N] [--idle-sessions N] [--syscalls N] [--scale N] [--jobs N] [--warmup N] \
 [--pgward PATH] [--pgbouncer PATH]";
 
 pub const MODES: [&str; 3] = ["simple", "extended", "prepared"];
-pub const PROXIES: [&str; 4] = ["pgward", "pgward-otlp", "pgbouncer", "bare-relay"];
+pub const PROXIES: [&str; 5] = [
+    "pgward",
+    "pgward-otlp",
+    "pgbouncer",
+    "bare-relay",
+    "bare-relay-per-core",
+];
 
 pub struct Opts {
     pub seconds: u32,
@@ -63,7 +69,8 @@ pub fn parse() -> BoxResult<Opts> {
         clients: vec![1, 8, 32, 64],
         modes: MODES.map(String::from).to_vec(),
         workloads: vec![Workload::Select, Workload::TpcB],
-        proxies: PROXIES.map(String::from).to_vec(),
+        // The per-core bare relay is a second yardstick, run only when asked for.
+        proxies: PROXIES[..4].iter().map(|p| (*p).to_owned()).collect(),
         p99_clients: 8,
         p99_sampling: 0.1,
         connect_clients: 8,

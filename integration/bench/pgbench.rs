@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::sys::cpu_ticks;
+use crate::sys::{cpu_ticks, CpuTicks};
 use crate::targets::Target;
 use crate::{field, last_line};
 
@@ -75,6 +75,8 @@ pub struct Sample {
     pub transactions: u64,
     pub statements: u64,
     pub cpu_ticks: Option<u64>,
+    /// Of `cpu_ticks`, those spent in the kernel (stime).
+    pub system_ticks: Option<u64>,
     /// `-C` only: pgbench's average connection time.
     pub connection_ms: Option<f64>,
     pub percentiles: Option<Percentiles>,
@@ -133,15 +135,17 @@ impl Bench<'_> {
             Some(dir) => Some(percentiles(dir.path())?),
             None => None,
         };
+        let spent = match (before, after) {
+            (Some(b), Some(a)) => Some(a.since(b)),
+            _ => None,
+        };
         Ok(Sample {
             tps,
             latency_ms,
             transactions,
             statements: transactions * run.workload.statements_per_transaction(),
-            cpu_ticks: match (before, after) {
-                (Some(b), Some(a)) => Some(a.saturating_sub(b)),
-                _ => None,
-            },
+            cpu_ticks: spent.map(CpuTicks::total),
+            system_ticks: spent.map(|t| t.system),
             connection_ms: field(&stdout, "average connection time ="),
             percentiles,
         })

@@ -223,6 +223,19 @@ fn run() -> BoxResult<bool> {
             &progs.relay,
             dir.path(),
             &psql,
+            false,
+        )?);
+        dirs.push(dir);
+    }
+    if opts.wants("bare-relay-per-core") {
+        progress("starting the bare relay, thread per core");
+        let dir = tempfile::tempdir()?;
+        targets.push(targets::start_bare_relay(
+            &cluster,
+            &progs.relay,
+            dir.path(),
+            &psql,
+            true,
         )?);
         dirs.push(dir);
     }
@@ -471,7 +484,9 @@ fn idle_sessions(
             "pgward" => {
                 targets::start_pgward("pgward", cluster, &progs.pgward, dir.path(), psql, None)
             }
-            "bare-relay" => targets::start_bare_relay(cluster, &progs.relay, dir.path(), psql),
+            "bare-relay" => {
+                targets::start_bare_relay(cluster, &progs.relay, dir.path(), psql, false)
+            }
             _ => match &progs.pgbouncer {
                 Some((bin, _)) => {
                     let pool = u32::try_from(sessions).unwrap_or(u32::MAX);

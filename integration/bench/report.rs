@@ -89,9 +89,10 @@ impl Report<'_> {
         let _ = writeln!(
             out,
             "\n### Throughput\n\n| workload | clients | mode | target | TPS (median) | × direct \
-             | latency avg ms (median) | proxy CPU ms / 10k stmts (median) | TPS per round |"
+             | latency avg ms (median) | proxy CPU ms / 10k stmts (median) | of which in the \
+             kernel (median) | TPS per round |"
         );
-        let _ = writeln!(out, "|---|---:|---|---|---:|---:|---:|---:|---|");
+        let _ = writeln!(out, "|---|---:|---|---|---:|---:|---:|---:|---:|---|");
         for cell in &self.cells {
             let direct_tps = median(ok_values(&cell.runs[0], |s| Some(s.tps)));
             for (ti, name) in self.targets.iter().enumerate() {
@@ -101,9 +102,13 @@ impl Report<'_> {
                     let ticks = s.cpu_ticks?;
                     Some(self.cpu_ms(ticks) * 10_000.0 / s.statements.max(1) as f64)
                 }));
+                let kernel = median(ok_values(runs, |s| {
+                    let (all, system) = (s.cpu_ticks?, s.system_ticks?);
+                    (all > 0).then(|| system as f64 * 100.0 / all as f64)
+                }));
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {name} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {name} | {} | {} | {} | {} | {} | {} |",
                     cell.workload.name(),
                     cell.clients,
                     cell.mode,
@@ -111,6 +116,7 @@ impl Report<'_> {
                     ratio(ti, tps, direct_tps),
                     fmt_opt(median(ok_values(runs, |s| Some(s.latency_ms))), 3),
                     fmt_opt(cpu, 0),
+                    kernel.map_or_else(|| "—".to_owned(), |k| format!("{k:.0} %")),
                     per_round(runs, |s| format!("{:.0}", s.tps)),
                 );
             }

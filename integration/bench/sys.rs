@@ -6,8 +6,30 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/<pid>/stat).
-pub fn cpu_ticks(pid: u32) -> Result<u64, String> {
+/// A process's CPU time in clock ticks: in user space and in the kernel (utime and stime,
+/// fields 14 and 15 of /proc/<pid>/stat).
+#[derive(Clone, Copy, Default)]
+pub struct CpuTicks {
+    pub user: u64,
+    pub system: u64,
+}
+
+impl CpuTicks {
+    pub fn total(self) -> u64 {
+        self.user + self.system
+    }
+
+    /// What was spent between `before` and `self`.
+    pub fn since(self, before: CpuTicks) -> CpuTicks {
+        CpuTicks {
+            user: self.user.saturating_sub(before.user),
+            system: self.system.saturating_sub(before.system),
+        }
+    }
+}
+
+/// utime and stime of a process (fields 14 and 15 of /proc/<pid>/stat).
+pub fn cpu_ticks(pid: u32) -> Result<CpuTicks, String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map_err(|e| format!("reading /proc/{pid}/stat: {e}"))?;
     // The command name (field 2) is in parentheses and may contain spaces.
@@ -23,7 +45,10 @@ pub fn cpu_ticks(pid: u32) -> Result<u64, String> {
             .and_then(|f| f.parse().ok())
             .ok_or_else(|| format!("no field {} in /proc/{pid}/stat", i + 3))
     };
-    Ok(num(11)? + num(12)?)
+    Ok(CpuTicks {
+        user: num(11)?,
+        system: num(12)?,
+    })
 }
 
 /// Resident set size in KiB (`VmRSS` of /proc/<pid>/status).

@@ -169,6 +169,7 @@ pub fn start_bare_relay(
     bin: &Path,
     dir: &Path,
     psql: &Path,
+    per_core: bool,
 ) -> BoxResult<Target> {
     let server = cluster.proxy_server_cert();
     let client = cluster.proxy_client_cert();
@@ -186,6 +187,11 @@ pub fn start_bare_relay(
         .arg(&client.key_path)
         .arg("--ca")
         .arg(cluster.ca_path())
+        .args(if per_core {
+            vec!["--threads".to_owned(), cores().to_string()]
+        } else {
+            Vec::new()
+        })
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log_path)?)
@@ -212,7 +218,11 @@ pub fn start_bare_relay(
     );
     wait_ready(&mut spawned, psql, &conninfo, &log_path)?;
     Ok(Target {
-        name: "bare relay",
+        name: if per_core {
+            "bare relay, thread per core"
+        } else {
+            "bare relay"
+        },
         conninfo,
         login: Login {
             port,
@@ -222,6 +232,11 @@ pub fn start_bare_relay(
         },
         process: Some(spawned),
     })
+}
+
+/// The machine's cores: the per-core bare relay's thread count.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Waits until a `SELECT 1` through the proxy succeeds.
