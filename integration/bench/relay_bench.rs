@@ -215,29 +215,19 @@ fn run() -> BoxResult<bool> {
         )?);
         dirs.push(dir);
     }
-    if opts.wants("bare-relay") {
-        progress("starting the bare relay");
-        let dir = tempfile::tempdir()?;
-        targets.push(targets::start_bare_relay(
-            &cluster,
-            &progs.relay,
-            dir.path(),
-            &psql,
-            false,
-        )?);
-        dirs.push(dir);
-    }
-    if opts.wants("bare-relay-per-core") {
-        progress("starting the bare relay, thread per core");
-        let dir = tempfile::tempdir()?;
-        targets.push(targets::start_bare_relay(
-            &cluster,
-            &progs.relay,
-            dir.path(),
-            &psql,
-            true,
-        )?);
-        dirs.push(dir);
+    for (proxy, per_core) in [("bare-relay", false), ("bare-relay-per-core", true)] {
+        if opts.wants(proxy) {
+            progress(&format!("starting {proxy}"));
+            let dir = tempfile::tempdir()?;
+            targets.push(targets::start_bare_relay(
+                &cluster,
+                &progs.relay,
+                dir.path(),
+                &psql,
+                per_core,
+            )?);
+            dirs.push(dir);
+        }
     }
     notes.push(inherited_limits(&targets));
 

@@ -235,40 +235,53 @@ mod tests {
         assert_eq!(queue.dropped.load(Ordering::Relaxed), 2);
     }
 
-    /// A collector that accepts connections and never answers, and a transport whose sends
-    /// wait for their 1 s timeout on it.
-    fn hanging_transport(
-        runtime: &tokio::runtime::Runtime,
-    ) -> (std::net::TcpListener, Arc<Transport>) {
-        let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = hanging.local_addr().unwrap().port();
-        let _entered = runtime.enter();
-        let transport = Transport::new(
-            &format!("http://127.0.0.1:{port}"),
-            runtime.handle().clone(),
-            Duration::from_secs(1),
-        )
-        .unwrap();
-        (hanging, Arc::new(transport))
+    /// An export thread started with 50,000 queued spans (5,000 batches of 10) towards a
+    /// collector that accepts connections and never answers: every send waits for its 1 s
+    /// timeout, so sending them all would take over an hour.
+    struct Hanging {
+        runtime: tokio::runtime::Runtime,
+        _collector: std::net::TcpListener,
+        queue: Arc<Queue>,
+        exporting: Exporting,
     }
 
-    #[test]
-    fn a_stop_while_a_pass_is_sending_ends_within_the_budget() {
+    fn hanging_export() -> Hanging {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let (hanging, transport) = hanging_transport(&runtime);
+        let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = collector.local_addr().unwrap().port();
+        let transport = {
+            let _entered = runtime.enter();
+            Transport::new(
+                &format!("http://127.0.0.1:{port}"),
+                runtime.handle().clone(),
+                Duration::from_secs(1),
+            )
+            .unwrap()
+        };
         let queue = Arc::new(Queue::new(100_000, 10));
         for _ in 0..50_000 {
             queue.push(record());
         }
-        let exporting = spawn(queue.clone(), transport, Encoder::default());
+        let exporting = spawn(queue.clone(), Arc::new(transport), Encoder::default());
+        Hanging {
+            runtime,
+            _collector: collector,
+            queue,
+            exporting,
+        }
+    }
+
+    #[test]
+    fn a_stop_while_a_pass_is_sending_ends_within_the_budget() {
+        let hanging = hanging_export();
         // The thread takes the whole queue at once (it is over a batch) before the stop:
         // 5,000 sends of 1 s each are ahead of it.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !queue.spans.lock().unwrap().is_empty() {
+        while !hanging.queue.spans.lock().unwrap().is_empty() {
             assert!(
                 Instant::now() < deadline,
                 "the export thread never took the queue"
@@ -277,6 +290,7 @@ mod tests {
         }
         let (done, stopped) = std::sync::mpsc::channel();
         let started = Instant::now();
+        let exporting = hanging.exporting;
         std::thread::spawn(move || {
             exporting.stop();
             let _ = done.send(());
@@ -287,34 +301,20 @@ mod tests {
             "stop still running after {:?}",
             started.elapsed()
         );
-        drop(hanging);
-        runtime.shutdown_background();
+        hanging.runtime.shutdown_background();
     }
 
     #[test]
     fn stopping_with_a_hanging_collector_ends_within_the_budget() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        // Every send waits for its 1 s timeout, so sending all 5,000 batches would take
-        // over an hour.
-        let (hanging, transport) = hanging_transport(&runtime);
-        let queue = Arc::new(Queue::new(100_000, 10));
-        for _ in 0..50_000 {
-            queue.push(record());
-        }
-        let exporting = spawn(queue.clone(), transport, Encoder::default());
+        let hanging = hanging_export();
         let started = Instant::now();
-        exporting.stop();
+        hanging.exporting.stop();
         let took = started.elapsed();
         assert!(
             took < SHUTDOWN_BUDGET + Duration::from_secs(3),
             "stop took {took:?}"
         );
-        assert!(queue.spans.lock().unwrap().is_empty());
-        drop(hanging);
-        runtime.shutdown_background();
+        assert!(hanging.queue.spans.lock().unwrap().is_empty());
+        hanging.runtime.shutdown_background();
     }
 }
