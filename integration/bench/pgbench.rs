@@ -74,9 +74,8 @@ pub struct Sample {
     pub latency_ms: f64,
     pub transactions: u64,
     pub statements: u64,
-    pub cpu_ticks: Option<u64>,
-    /// Of `cpu_ticks`, those spent in the kernel (stime).
-    pub system_ticks: Option<u64>,
+    /// The target proxy's CPU over the run (none for direct).
+    pub cpu: Option<CpuTicks>,
     /// `-C` only: pgbench's average connection time.
     pub connection_ms: Option<f64>,
     pub percentiles: Option<Percentiles>,
@@ -135,17 +134,15 @@ impl Bench<'_> {
             Some(dir) => Some(percentiles(dir.path())?),
             None => None,
         };
-        let spent = match (before, after) {
-            (Some(b), Some(a)) => Some(a.since(b)),
-            _ => None,
-        };
         Ok(Sample {
             tps,
             latency_ms,
             transactions,
             statements: transactions * run.workload.statements_per_transaction(),
-            cpu_ticks: spent.map(CpuTicks::total),
-            system_ticks: spent.map(|t| t.system),
+            cpu: match (before, after) {
+                (Some(b), Some(a)) => Some(a.since(b)),
+                _ => None,
+            },
             connection_ms: field(&stdout, "average connection time ="),
             percentiles,
         })

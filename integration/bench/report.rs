@@ -99,12 +99,11 @@ impl Report<'_> {
                 let runs = &cell.runs[ti];
                 let tps = median(ok_values(runs, |s| Some(s.tps)));
                 let cpu = median(ok_values(runs, |s| {
-                    let ticks = s.cpu_ticks?;
-                    Some(self.cpu_ms(ticks) * 10_000.0 / s.statements.max(1) as f64)
+                    Some(self.cpu_ms(s.cpu?.total()) * 10_000.0 / s.statements.max(1) as f64)
                 }));
                 let kernel = median(ok_values(runs, |s| {
-                    let (all, system) = (s.cpu_ticks?, s.system_ticks?);
-                    (all > 0).then(|| system as f64 * 100.0 / all as f64)
+                    let cpu = s.cpu?;
+                    (cpu.total() > 0).then(|| cpu.system as f64 * 100.0 / cpu.total() as f64)
                 }));
                 let _ = writeln!(
                     out,
@@ -190,7 +189,7 @@ impl Report<'_> {
             let runs = &self.connect[ti];
             let tps = median(ok_values(runs, |s| Some(s.tps)));
             let cpu = median(ok_values(runs, |s| {
-                Some(self.cpu_ms(s.cpu_ticks?) * 1000.0 / s.transactions.max(1) as f64)
+                Some(self.cpu_ms(s.cpu?.total()) * 1000.0 / s.transactions.max(1) as f64)
             }));
             let _ = writeln!(
                 out,

@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// A process's CPU time in clock ticks: in user space and in the kernel (utime and stime,
 /// fields 14 and 15 of /proc/<pid>/stat).
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct CpuTicks {
     pub user: u64,
     pub system: u64,
